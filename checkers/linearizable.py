@@ -1,0 +1,247 @@
+"""Linearizability: the WGL search (Wing & Gong, with Lowe's memoization), per key.
+
+A history is linearizable if every operation can be given a single instant between its
+invocation and its completion such that, taken in that order, the operations are legal
+for the model's sequential object. Operations whose outcome is unknown (`info`, or no
+completion at all) may take effect at any instant after their invocation, or never:
+their completion is placed after every other event, and the search may linearize them
+late, where nothing observes them. Failed operations certainly did not happen and are
+removed; a read whose outcome is unknown constrains nothing and is removed too.
+
+The search walks a doubly linked list of call and return events in history order. At a
+call it tries to linearize that op next (lifting its call and return out of the list);
+at a return whose op is still unlinearized it must backtrack. A memo of (set of
+linearized ops, model state) prunes states already explored: two paths that linearized
+the same ops into the same state have the same future. The set is a Python int used as
+a bitset, so memo keys are cheap to hash.
+
+Independent keys are checked separately (a history partitioned by `key` is linearizable
+iff every partition is: linearizability is compositional), which keeps each search small.
+
+The search is bounded by a deadline: when it passes, the verdict is "unknown" with the
+reason, never a hang.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from typing import Any
+
+from harness.history import FAIL, INFO, OK, pair_ops
+
+from . import UNKNOWN, merge_valid
+from .models import MODELS, Model, Operation
+
+INFINITY = float("inf")
+
+
+def operations_from_history(history: list[dict]) -> dict[Any, list[Operation]]:
+    """Client ops of a history.jsonl-style history, grouped by `key` (None if absent)."""
+    by_key: dict[Any, list[Operation]] = defaultdict(list)
+    counters: dict[Any, int] = defaultdict(int)
+    for invoke, completion in pair_ops(history):
+        ctype = completion["type"] if completion else INFO
+        if ctype == FAIL:
+            continue
+        known = ctype == OK
+        if not known and invoke["f"] == "read":
+            continue
+        key = invoke.get("key")
+        hkey = _hashable(key)
+        op = Operation(
+            id=counters[hkey], f=invoke["f"], input=_hashable(invoke.get("value")),
+            output=_hashable(completion.get("value")) if known else None, known=known,
+            invoke_index=invoke["index"], complete_index=completion["index"] if known else None,
+            process=invoke.get("process"), invoke_time=invoke.get("time"),
+            complete_time=completion.get("time") if completion else None)
+        counters[hkey] += 1
+        by_key[hkey].append(op)
+    return dict(by_key)
+
+
+def _hashable(v):
+    if isinstance(v, list):
+        return tuple(_hashable(x) for x in v)
+    if isinstance(v, dict):
+        return tuple(sorted((k, _hashable(x)) for k, x in v.items()))
+    return v
+
+
+class SearchTimeout(Exception):
+    pass
+
+
+def check_operations(model: Model, ops: list[Operation], deadline: float) -> dict:
+    """WGL search over one partition. Returns {"valid": bool, ...explanation}.
+
+    Raises SearchTimeout when `deadline` (time.monotonic()) passes.
+    """
+    n = len(ops)
+    if n == 0:
+        return {"valid": True, "ops": 0}
+    events = []
+    for op in ops:
+        events.append((op.invoke_index, 0, op.id))
+        events.append((op.complete_index if op.complete_index is not None else INFINITY,
+                       1, op.id))
+    events.sort()
+    # Node 0 is the head sentinel; nodes 1..2n are events in order; -1 ends the list.
+    size = 2 * n + 1
+    nxt = list(range(1, size + 1))
+    nxt[-1] = -1
+    prv = list(range(-1, size - 1))
+    is_call = [False] * size
+    op_of = [0] * size
+    return_node = [0] * n
+    call_node = [0] * n
+    for i, (_, kind, op_id) in enumerate(events, 1):
+        op_of[i] = op_id
+        if kind == 0:
+            is_call[i] = True
+            call_node[op_id] = i
+        else:
+            return_node[op_id] = i
+
+    def unlink(x):
+        p, q = prv[x], nxt[x]
+        nxt[p] = q
+        if q != -1:
+            prv[q] = p
+
+    def relink(x):
+        p, q = prv[x], nxt[x]
+        nxt[p] = x
+        if q != -1:
+            prv[q] = x
+
+    step = model.step
+    state = model.init()
+    linearized = 0
+    memo: set = set()
+    stack: list[tuple[int, Any]] = []
+    best_depth = -1
+    best_prefix: list[int] = []
+    node = nxt[0]
+    iterations = 0
+    while nxt[0] != -1:
+        iterations += 1
+        if not iterations & 0x3FF and time.monotonic() > deadline:
+            raise SearchTimeout(iterations)
+        if is_call[node]:
+            op_id = op_of[node]
+            legal, new_state = step(state, ops[op_id])
+            if legal:
+                new_linearized = linearized | (1 << op_id)
+                memo_key = (new_linearized, new_state)
+                if memo_key not in memo:
+                    memo.add(memo_key)
+                    stack.append((node, state))
+                    state, linearized = new_state, new_linearized
+                    unlink(node)
+                    unlink(return_node[op_id])
+                    if len(stack) > best_depth:
+                        best_depth = len(stack)
+                        best_prefix = [op_of[c] for c, _ in stack]
+                    node = nxt[0]
+                    continue
+            node = nxt[node]
+        else:
+            if not stack:
+                return {"valid": False, "ops": n, "iterations": iterations,
+                        **explain(model, ops, best_prefix)}
+            node, state = stack.pop()
+            op_id = op_of[node]
+            linearized &= ~(1 << op_id)
+            relink(return_node[op_id])
+            relink(node)
+            node = nxt[node]
+    return {"valid": True, "ops": n, "iterations": iterations}
+
+
+def explain(model: Model, ops: list[Operation], prefix: list[int]) -> dict:
+    """Why the search failed, from the longest linearizable prefix it found.
+
+    After that prefix, the earliest-completing op not in it is the one that cannot be
+    linearized: every op invoked before that completion is a candidate to go next, and
+    none of them is legal in the state the prefix leaves (or each leads to a dead end).
+    """
+    state = model.init()
+    states = [model.describe_state(state)]
+    for op_id in prefix:
+        _, state = model.step(state, ops[op_id])
+        states.append(model.describe_state(state))
+    done = set(prefix)
+    remaining = [op for op in ops if op.id not in done]
+    blocking = min((op for op in remaining if op.complete_index is not None),
+                   key=lambda op: op.complete_index, default=None)
+    concurrent = []
+    if blocking is not None:
+        concurrent = [op for op in remaining
+                      if op.invoke_index < blocking.complete_index and op.id != blocking.id]
+
+    def describe(op):
+        return {"process": op.process, "f": op.f, "value": op.input,
+                "output": op.output if op.known else None, "known": op.known,
+                "invoke_index": op.invoke_index, "complete_index": op.complete_index,
+                "description": model.describe_op(op)}
+
+    return {
+        "op": describe(blocking) if blocking else None,
+        "state": model.describe_state(state),
+        "linearized_prefix": [describe(ops[i]) for i in prefix],
+        "prefix_states": states,
+        "concurrent": [describe(op) for op in concurrent[:20]],
+        "message": (f"{model.describe_op(blocking)} (process {blocking.process}) cannot be "
+                    f"linearized: after the longest linearizable prefix ({len(prefix)} ops) the "
+                    f"register is {model.describe_state(state)}"
+                    if blocking else "no linearization found"),
+    }
+
+
+def check_history(history: list[dict], model_name: str = "cas-register",
+                  time_limit_s: float = 60.0, model: Model | None = None) -> dict:
+    """Check a whole history, partitioned by key. Pure: reads the history only."""
+    if model is None:
+        model = MODELS[model_name]()
+    started = time.monotonic()
+    deadline = started + time_limit_s
+    partitions = operations_from_history(history)
+    verdicts = {}
+    failures = []
+    unknown_keys = []
+    for key in sorted(partitions, key=repr):
+        try:
+            res = check_operations(model, partitions[key], deadline)
+        except SearchTimeout:
+            verdicts[key] = UNKNOWN
+            unknown_keys.append(key)
+            continue
+        verdicts[key] = res["valid"]
+        if res["valid"] is False:
+            failures.append({"key": key, **res})
+    valid = merge_valid(verdicts.values())
+    result = {
+        "valid": valid,
+        "model": model.name,
+        "partitions": len(partitions),
+        "ops": sum(len(v) for v in partitions.values()),
+        "elapsed_s": round(time.monotonic() - started, 4),
+        "failures": failures[:10],
+        "invalid_keys": [f["key"] for f in failures],
+    }
+    if unknown_keys:
+        result["unknown_keys"] = unknown_keys
+        result["unknown_reason"] = (f"time limit of {time_limit_s:g}s reached on "
+                                    f"{len(unknown_keys)} of {len(partitions)} keys")
+    return result
+
+
+class LinearizableChecker:
+    """Checker protocol wrapper: options `model` (default cas-register), `time_limit_s`."""
+
+    name = "linearizable"
+
+    def check(self, history: list[dict], options: dict) -> dict:
+        return check_history(history, options.get("model", "cas-register"),
+                             options.get("time_limit_s", 60.0))

@@ -1,0 +1,176 @@
+"""The Docker backend: one internal bridge network and one container per node.
+
+Every object carries the label `harness.managed=true` and `harness.run=<run id>`, so
+`harness clean` finds exactly what the harness created and nothing else. The network is
+created with `internal=True`: the cluster has no route off the machine. Each node gets a
+fixed address (.11, .12, ... in the run's /24) and hostname n1..nN, and NET_ADMIN so
+the nemesis can install firewall rules inside it.
+"""
+
+from __future__ import annotations
+
+import io
+import ipaddress
+import logging
+import os
+import shlex
+import tarfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from ..errors import BackendUnavailable, DeployError, RemoteCommandError
+from . import Cluster
+
+log = logging.getLogger(__name__)
+
+MANAGED = "harness.managed"
+RUN = "harness.run"
+NODE = "harness.node"
+SUBNET_POOL = ipaddress.ip_network("10.213.0.0/16")
+API_TIMEOUT_S = 60
+
+
+def connect():
+    """A Docker client, or BackendUnavailable with what to do about it."""
+    try:
+        import docker
+        client = docker.from_env(timeout=API_TIMEOUT_S)
+        client.ping()
+        return client
+    except Exception as e:  # docker raises several types for "not there"
+        reason = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+        raise BackendUnavailable(
+            f"cannot reach the Docker engine ({reason}): start it with "
+            "`dockerd >/var/log/dockerd.log 2>&1 &` (or `systemctl start docker`) and retry"
+        ) from None
+
+
+class DockerRemote:
+    """`Remote` over `docker exec` and the archive API."""
+
+    def __init__(self, client, containers: dict[str, object]):
+        self.client = client
+        self.containers = containers
+
+    def exec(self, node, cmd, *, timeout=30.0, check=True, user=None):
+        container = self.containers[node]
+        wrapped = ["timeout", "-s", "KILL", str(int(max(1, timeout))), "sh", "-c", cmd]
+        try:
+            res = container.exec_run(wrapped, user=user or "", demux=False)
+        except Exception as e:
+            raise RemoteCommandError(node, cmd, -1, str(e)) from None
+        output = (res.output or b"").decode("utf-8", "replace")
+        if check and res.exit_code != 0:
+            raise RemoteCommandError(node, cmd, res.exit_code, output)
+        return res.exit_code, output
+
+    def upload(self, node, local_path, remote_dir):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            tar.add(local_path, arcname=os.path.basename(local_path.rstrip("/")))
+        self.exec(node, f"mkdir -p {shlex.quote(remote_dir)}")
+        self.containers[node].put_archive(remote_dir, buf.getvalue())
+
+    def download(self, node, remote_path, local_dir):
+        import docker.errors
+        try:
+            stream, _ = self.containers[node].get_archive(remote_path)
+        except docker.errors.NotFound:
+            return
+        buf = io.BytesIO(b"".join(stream))
+        os.makedirs(local_dir, exist_ok=True)
+        with tarfile.open(fileobj=buf) as tar:
+            tar.extractall(local_dir, filter="data")
+
+
+def _free_subnet(client) -> ipaddress.IPv4Network:
+    used = []
+    for net in client.networks.list():
+        for cfg in (net.attrs.get("IPAM") or {}).get("Config") or []:
+            if cfg.get("Subnet"):
+                try:
+                    used.append(ipaddress.ip_network(cfg["Subnet"]))
+                except ValueError:
+                    pass
+    for candidate in SUBNET_POOL.subnets(new_prefix=24):
+        if not any(candidate.overlaps(u) for u in used):
+            return candidate
+    raise DeployError(None, f"no free /24 left in {SUBNET_POOL}: run `harness clean`")
+
+
+class DockerCluster:
+    """Creates and destroys the containers and network of one run."""
+
+    def __init__(self, client, run_id: str, image: str, node_count: int,
+                 extra_labels: dict | None = None):
+        self.client = client
+        self.run_id = run_id
+        self.image = image
+        self.node_names = [f"n{i}" for i in range(1, node_count + 1)]
+        self.labels = {MANAGED: "true", RUN: run_id, **(extra_labels or {})}
+        self.network = None
+        self.containers: dict[str, object] = {}
+
+    def create(self) -> Cluster:
+        from docker.types import EndpointConfig, IPAMConfig, IPAMPool
+
+        started = time.monotonic()
+        subnet = _free_subnet(self.client)
+        hosts = list(subnet.hosts())
+        gateway = str(hosts[0])
+        ips = {n: str(hosts[10 + i]) for i, n in enumerate(self.node_names)}
+        net_name = f"harness-{self.run_id}"
+        self.network = self.client.networks.create(
+            net_name, driver="bridge", internal=True, labels=self.labels,
+            ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=str(subnet), gateway=gateway)]))
+
+        def start(node: str):
+            try:
+                return node, self.client.containers.run(
+                    self.image, name=f"harness-{self.run_id}-{node}", hostname=node,
+                    detach=True, cap_add=["NET_ADMIN"], network=net_name,
+                    networking_config={net_name: EndpointConfig(version="1.41",
+                                                                ipv4_address=ips[node])},
+                    extra_hosts={n: ip for n, ip in ips.items() if n != node},
+                    labels={**self.labels, NODE: node}, stop_signal="SIGKILL")
+            except Exception as e:
+                raise DeployError(node, f"container would not start: {str(e)[:200]}") from None
+
+        with ThreadPoolExecutor(max_workers=len(self.node_names)) as pool:
+            for node, container in pool.map(start, self.node_names):
+                self.containers[node] = container
+        log.info("created network %s (%s) and %d containers in %.1fs", net_name, subnet,
+                 len(self.containers), time.monotonic() - started)
+        return Cluster(nodes=list(self.node_names), ips=ips,
+                       remote=DockerRemote(self.client, self.containers), labels=self.labels)
+
+    def destroy(self) -> None:
+        remove_by_label(self.client, {RUN: self.run_id})
+
+
+def remove_by_label(client, labels: dict[str, str]) -> tuple[int, int]:
+    """Remove the containers, then networks, carrying all of `labels` (and managed=true).
+
+    Returns (containers removed, networks removed). Never touches anything unlabelled.
+    """
+    filters = [f"{MANAGED}=true"] + [f"{k}={v}" for k, v in labels.items() if k != MANAGED]
+    containers = client.containers.list(all=True, filters={"label": filters})
+
+    def remove(container):
+        try:
+            container.remove(force=True)
+            return 1
+        except Exception as e:
+            log.warning("could not remove container %s: %s", container.name, e)
+            return 0
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        removed_containers = sum(pool.map(remove, containers))
+    removed_networks = 0
+    for net in client.networks.list(filters={"label": filters}):
+        try:
+            net.remove()
+            removed_networks += 1
+        except Exception as e:
+            log.warning("could not remove network %s: %s", net.name, e)
+    return removed_containers, removed_networks

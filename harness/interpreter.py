@@ -1,0 +1,226 @@
+"""The interpreter: runs a generator against worker threads and records the history.
+
+One worker thread per client thread (0..concurrency-1) plus one for the nemesis. The
+interpreter alone asks the generator for ops, so generators need no locking; workers
+only execute ops and hand completions back through a queue.
+
+Semantics enforced here, not in clients:
+* every invoke and completion is recorded, in the order the interpreter saw them;
+* a client op that ends in `info` (or raises) retires its process: the thread carries on
+  under process + concurrency, with a freshly opened client (Jepsen's rule: the old
+  process may still have a request in flight);
+* the run stops at `stop_at` no matter what the generator says; ops still outstanding
+  then are left open in the history (a checker treats them as indeterminate).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+import traceback
+from typing import Any, Callable, Protocol
+
+from .generator import NEMESIS_THREAD, SECOND, Context, Pending
+from .history import FAIL, INFO, INVOKE, NEMESIS, OK, HistoryWriter
+
+log = logging.getLogger(__name__)
+
+
+class Client(Protocol):
+    """A connection from one worker to one node.
+
+    `open` must not change the logical state of the system (it may be called again for a
+    new process at any time). `invoke` takes an invoke op and returns its completion: a
+    dict with `type` ok / fail / info and, as needed, `value`, `error`, `node`. It must
+    return within its own timeout; an exception it raises is recorded as `info`, since
+    the op may have taken effect.
+    """
+
+    def open(self, node: str) -> None: ...
+
+    def invoke(self, op: dict) -> dict: ...
+
+    def close(self) -> None: ...
+
+
+class NemesisHandler(Protocol):
+    def invoke(self, op: dict) -> dict: ...
+
+
+class Clock:
+    """Nanoseconds since the run started, from a monotonic clock."""
+
+    def __init__(self):
+        self.origin = time.monotonic_ns()
+
+    def __call__(self) -> int:
+        return time.monotonic_ns() - self.origin
+
+
+class _Worker(threading.Thread):
+    def __init__(self, thread_id, run_op: Callable[[dict], dict], completions: queue.Queue,
+                 clock: Clock):
+        super().__init__(name=f"worker-{thread_id}", daemon=True)
+        self.thread_id = thread_id
+        self.run_op = run_op
+        self.inbox: queue.Queue = queue.Queue()
+        self.completions = completions
+        self.clock = clock
+
+    def run(self) -> None:
+        while True:
+            op = self.inbox.get()
+            if op is None:
+                return
+            try:
+                completion = self.run_op(op)
+            except Exception as e:  # an exception means we cannot know: indeterminate
+                log.debug("worker %s: %s", self.thread_id, traceback.format_exc())
+                completion = {"type": INFO, "error": f"{type(e).__name__}: {e}"}
+            completion.setdefault("time", self.clock())
+            self.completions.put((self.thread_id, op, completion))
+
+
+class ClientRunner:
+    """Executes client ops for one worker thread, reopening the client for a new process."""
+
+    def __init__(self, make_client: Callable[[], Client], node: str):
+        self.make_client = make_client
+        self.node = node
+        self.client: Client | None = None
+
+    def __call__(self, op: dict) -> dict:
+        if self.client is None:
+            self.client = self.make_client()
+            self.client.open(self.node)
+        try:
+            completion = self.client.invoke(op)
+        except Exception:
+            self.reset()
+            raise
+        if completion.get("type") == INFO:
+            self.reset()
+        return completion
+
+    def reset(self) -> None:
+        if self.client is not None:
+            try:
+                self.client.close()
+            except Exception:
+                pass
+            self.client = None
+
+
+def run(generator, *, concurrency: int, nodes: list[str], make_client: Callable[[], Client],
+        nemesis: NemesisHandler | None, history: HistoryWriter, clock: Clock,
+        stop_at: int, rng: random.Random, drain_s: float = 10.0) -> Any:
+    """Interpret `generator` until it is exhausted or `stop_at` (ns on `clock`) passes.
+
+    Client thread i talks to nodes[i % len(nodes)]. Returns the final generator.
+    """
+    completions: queue.Queue = queue.Queue()
+    workers: dict[Any, _Worker] = {}
+    for t in range(concurrency):
+        runner = ClientRunner(make_client, nodes[t % len(nodes)])
+        workers[t] = _Worker(t, runner, completions, clock)
+    if nemesis is not None:
+        workers[NEMESIS_THREAD] = _Worker(NEMESIS_THREAD, nemesis.invoke, completions, clock)
+    for w in workers.values():
+        w.start()
+
+    processes: dict = {t: (NEMESIS if t == NEMESIS_THREAD else t) for t in workers}
+    all_threads = frozenset(workers)
+    free = set(all_threads)
+    outstanding: dict = {}
+
+    def context() -> Context:
+        return Context(time=clock(), free_threads=frozenset(free), processes=processes,
+                       rng=rng, all_threads=all_threads)
+
+    def complete(thread, invoke: dict, completion: dict) -> None:
+        nonlocal generator
+        event = {"process": invoke["process"], "f": invoke["f"]}
+        if "key" in invoke:
+            event["key"] = invoke["key"]
+        event.update(completion)
+        if thread == NEMESIS_THREAD:
+            event["type"] = INFO
+        elif event["type"] not in (OK, FAIL, INFO):
+            event = dict(event, type=INFO, error=f"client returned type {event['type']!r}")
+        if thread != NEMESIS_THREAD or event.get("value") is not None:
+            event = history.append(event)
+        outstanding.pop(thread, None)
+        free.add(thread)
+        if thread != NEMESIS_THREAD and event["type"] == INFO:
+            processes[thread] = processes[thread] + concurrency
+        generator = generator.update(context(), event)
+
+    def wait_for_completion(until_ns: int | None) -> bool:
+        timeout = None if until_ns is None else max(0.0, (until_ns - clock()) / SECOND)
+        timeout = min(timeout if timeout is not None else 1.0, 1.0,
+                      max(0.0, (stop_at - clock()) / SECOND))
+        try:
+            thread, invoke, completion = completions.get(timeout=timeout)
+        except queue.Empty:
+            return False
+        complete(thread, invoke, completion)
+        return True
+
+    try:
+        while clock() < stop_at:
+            while True:  # absorb everything that already completed
+                try:
+                    thread, invoke, completion = completions.get_nowait()
+                except queue.Empty:
+                    break
+                complete(thread, invoke, completion)
+            ctx = context()
+            res = generator.op(ctx)
+            if res is None:
+                if not outstanding:
+                    break
+                wait_for_completion(None)
+                continue
+            op, nxt = res
+            if isinstance(op, Pending):
+                generator = nxt
+                wait_for_completion(op.wake)
+                continue
+            if op["time"] > ctx.time:
+                # Not yet. Keep nothing from this answer: asking again later is safe.
+                wait_for_completion(op["time"])
+                continue
+            thread = ctx.thread_of(op["process"])
+            if thread not in free:
+                raise RuntimeError(f"generator emitted op for busy process {op['process']}")
+            generator = nxt
+            free.discard(thread)
+            invoke = dict(op, type=INVOKE, time=clock())
+            if thread != NEMESIS_THREAD:
+                invoke = history.append(invoke)
+            outstanding[thread] = invoke
+            generator = generator.update(context(), invoke)
+            workers[thread].inbox.put(invoke)
+        # Let in-flight ops finish (each has its own timeout) before teardown heals things.
+        drain_deadline = time.monotonic() + drain_s
+        while outstanding and time.monotonic() < drain_deadline:
+            try:
+                thread, invoke, completion = completions.get(
+                    timeout=max(0.0, drain_deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            complete(thread, invoke, completion)
+        if outstanding:
+            log.warning("%d ops still outstanding at the deadline; left open in the history",
+                        len(outstanding))
+    finally:
+        for w in workers.values():
+            w.inbox.put(None)
+        for t, w in workers.items():
+            w.join(timeout=0.5)
+            if t != NEMESIS_THREAD and isinstance(w.run_op, ClientRunner):
+                w.run_op.reset()
+    return generator

@@ -1,0 +1,46 @@
+"""The System role: how to deploy, operate and talk to one database on a cluster.
+
+Jepsen calls this the DB: setup/teardown plus the optional process controls a nemesis
+needs. Every method takes the `Cluster` explicitly; a system keeps no global state.
+
+Contract:
+* `setup(cluster)` installs and starts the system on every node and returns only when it
+  serves requests (or raises DeployError naming the node and what to do);
+* `start`, `kill`, `pause`, `resume` act on one node and are idempotent: starting a
+  running node, resuming a running one, killing a dead one do nothing;
+* `primaries(cluster)` names the nodes that lead now (empty if none or unknown);
+* `log_files(node)` lists the paths collected into the run's store at the end;
+* `client(cluster, workload)` returns a factory of Clients (see harness.interpreter)
+  for that workload, or raises UsageError if the system cannot run it.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Protocol
+
+from .control import Cluster
+from .interpreter import Client
+
+
+class System(Protocol):
+    name: str
+    default_workload: str
+    workloads: tuple[str, ...]
+
+    def setup(self, cluster: Cluster) -> None: ...
+
+    def teardown(self, cluster: Cluster) -> None: ...
+
+    def start(self, cluster: Cluster, node: str) -> None: ...
+
+    def kill(self, cluster: Cluster, node: str) -> None: ...
+
+    def pause(self, cluster: Cluster, node: str) -> None: ...
+
+    def resume(self, cluster: Cluster, node: str) -> None: ...
+
+    def primaries(self, cluster: Cluster) -> list[str]: ...
+
+    def log_files(self, node: str) -> list[str]: ...
+
+    def client(self, cluster: Cluster, workload: str) -> Callable[[], Client]: ...

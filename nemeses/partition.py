@@ -1,0 +1,183 @@
+"""Network partitions, as grudges enforced with iptables inside the nodes.
+
+A *grudge* maps each node to the set of nodes it drops traffic from (Jepsen's term).
+The shapes are pure functions of the node list (and a random source), so they are
+tested without a cluster:
+
+* `halves`: a random split into a smaller and a larger half;
+* `one`: one random node cut off from all others;
+* `majorities-ring`: every node sees a majority of the cluster, but no two nodes see the
+  same majority (each sees its ring neighbours within distance n//2 ... for 5 nodes, two
+  on each side), which makes leader elections fight;
+* `bridge`: two halves that cannot talk to each other, joined by one node that sees both;
+* `primaries`: the current leaders (from the system) cut off from all other nodes.
+
+Enforcement: each node gets a chain HARNESS-PARTITION of DROP rules, hooked into INPUT.
+Healing flushes only that chain, never anything the harness did not create.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from typing import Iterable
+
+log = logging.getLogger(__name__)
+
+CHAIN = "HARNESS-PARTITION"
+SHAPES = ("halves", "one", "majorities-ring", "bridge", "primaries")
+
+Grudge = dict  # node -> frozenset of nodes whose packets it drops
+
+
+def complete_grudge(components: Iterable[Iterable[str]]) -> Grudge:
+    """Nodes in different components drop each other's traffic."""
+    components = [list(c) for c in components]
+    grudge: Grudge = {}
+    for comp in components:
+        others = frozenset(n for c in components if c is not comp for n in c)
+        for node in comp:
+            grudge[node] = others
+    return grudge
+
+
+def split_halves(nodes: list[str], rng: random.Random) -> list[list[str]]:
+    shuffled = list(nodes)
+    rng.shuffle(shuffled)
+    small = len(nodes) // 2
+    return [sorted(shuffled[:small]), sorted(shuffled[small:])]
+
+
+def halves(nodes, rng, primaries=()) -> tuple[Grudge, dict]:
+    groups = split_halves(nodes, rng)
+    return complete_grudge(groups), {"groups": groups}
+
+
+def one(nodes, rng, primaries=()) -> tuple[Grudge, dict]:
+    victim = rng.choice(sorted(nodes))
+    groups = [[victim], sorted(n for n in nodes if n != victim)]
+    return complete_grudge(groups), {"groups": groups}
+
+
+def majorities_ring(nodes, rng, primaries=()) -> tuple[Grudge, dict]:
+    """Each node sees itself and its n//2 nearest neighbours on a shuffled ring."""
+    ring = list(nodes)
+    rng.shuffle(ring)
+    n = len(ring)
+    reach = n // 2
+    grudge: Grudge = {}
+    views = {}
+    for i, node in enumerate(ring):
+        visible = {ring[(i + d) % n] for d in range(-(reach // 2), reach - reach // 2 + 1)}
+        # For odd n this is a majority centred on the node; for even n it leans one way.
+        views[node] = sorted(visible)
+        grudge[node] = frozenset(set(nodes) - visible)
+    # Symmetrise: if a drops b, b drops a, so every link is cut both ways.
+    for a in list(grudge):
+        for b in grudge[a]:
+            grudge[b] = grudge[b] | {a}
+    return grudge, {"ring": ring, "views": {k: sorted(set(nodes) - grudge[k]) for k in ring}}
+
+
+def bridge(nodes, rng, primaries=()) -> tuple[Grudge, dict]:
+    shuffled = list(nodes)
+    rng.shuffle(shuffled)
+    middle = shuffled[0]
+    rest = shuffled[1:]
+    left, right = sorted(rest[: len(rest) // 2]), sorted(rest[len(rest) // 2:])
+    grudge = complete_grudge([left, right])
+    grudge[middle] = frozenset()
+    return grudge, {"groups": [left + [middle], [middle] + right], "bridge": middle}
+
+
+def isolate_primaries(nodes, rng, primaries=()) -> tuple[Grudge, dict]:
+    leaders = sorted(p for p in primaries if p in nodes)
+    if not leaders:
+        return one(nodes, rng)
+    others = sorted(n for n in nodes if n not in leaders)
+    groups = [[p] for p in leaders] + [others]
+    return complete_grudge(groups), {"groups": groups, "primaries": leaders}
+
+
+SHAPE_FUNCTIONS = {
+    "halves": halves, "one": one, "majorities-ring": majorities_ring,
+    "bridge": bridge, "primaries": isolate_primaries,
+}
+
+
+def grudge_shape(shape: str, nodes: list[str], rng: random.Random,
+                 primaries: Iterable[str] = ()) -> tuple[Grudge, dict]:
+    return SHAPE_FUNCTIONS[shape](list(nodes), rng, tuple(primaries))
+
+
+def drop_commands(grudge: Grudge, ips: dict[str, str]) -> dict[str, str]:
+    """The shell command to run on each node to enforce `grudge` (one iptables-restore
+    transaction per node, so a partition takes effect all at once on that node)."""
+    commands = {}
+    for node, dropped in grudge.items():
+        lines = ["*filter", f":{CHAIN} - [0:0]"]
+        lines += [f"-A {CHAIN} -s {ips[d]} -j DROP" for d in sorted(dropped)]
+        lines.append("COMMIT")
+        rules = "\\n".join(lines)
+        commands[node] = (f"{ensure_chain_cmd()} && printf '{rules}\\n' | iptables-restore --noflush")
+    return commands
+
+
+def ensure_chain_cmd() -> str:
+    return (f"(iptables -N {CHAIN} 2>/dev/null || true) && "
+            f"(iptables -C INPUT -j {CHAIN} 2>/dev/null || iptables -I INPUT 1 -j {CHAIN})")
+
+
+def heal_cmd() -> str:
+    return f"iptables -F {CHAIN} 2>/dev/null || true"
+
+
+class PartitionNemesis:
+    """Partitions the network into one of SHAPES per fault (chosen from `shapes` in turn
+    at random), healing by flushing the harness's own chain on every node."""
+
+    name = "partition"
+
+    def __init__(self, shapes: Iterable[str] = SHAPES):
+        self.shapes = tuple(shapes)
+        unknown = [s for s in self.shapes if s not in SHAPE_FUNCTIONS]
+        if unknown:
+            from harness.errors import UsageError
+            raise UsageError(f"unknown partition shape(s) {', '.join(unknown)}; "
+                             f"valid: {', '.join(SHAPES)}")
+        self.active = False
+
+    def start(self, run, rng):
+        shape = rng.choice(self.shapes)
+        primaries = run.primaries() if shape == "primaries" else ()
+        grudge, description = grudge_shape(shape, run.cluster.nodes, rng, primaries)
+        commands = drop_commands(grudge, run.cluster.ips)
+        self.active = True
+        results = _parallel(run, {n: c for n, c in commands.items()})
+        failed = {n: out for n, (rc, out) in results.items() if rc != 0}
+        value = {"phase": "start", "shape": shape, **description}
+        if failed:
+            value["errors"] = {n: out.strip()[-200:] for n, out in failed.items()}
+        return value
+
+    def stop(self, run):
+        self.heal_all(run)
+        return {"phase": "end"}
+
+    def heal_all(self, run):
+        _parallel(run, {n: heal_cmd() for n in run.cluster.nodes})
+        self.active = False
+
+
+def _parallel(run, commands: dict[str, str]) -> dict[str, tuple[int, str]]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one_node(item):
+        node, cmd = item
+        try:
+            return node, run.cluster.exec(node, cmd, timeout=10, check=False)
+        except Exception as e:
+            return node, (-1, str(e))
+
+    with ThreadPoolExecutor(max_workers=max(1, len(commands))) as pool:
+        return dict(pool.map(one_node, commands.items()))

@@ -1,0 +1,22 @@
+"""Workloads: what clients do and how the result is judged.
+
+A workload is a small object:
+* `generator(options)`: the client ops of the main phase (a harness.generator value);
+* `final_generator(history)`: ops for the final phase, after every fault is healed
+  (e.g. a read of each key), built from what the run did; may return None;
+* `checkers(options)`: {name: (checker, checker options)} to run on the history.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+
+class Workload(Protocol):
+    name: str
+
+    def generator(self, options: dict) -> Any: ...
+
+    def final_generator(self, history: list[dict]) -> Any: ...
+
+    def checkers(self, options: dict) -> dict: ...
