@@ -35,6 +35,9 @@ def cli(verbose: bool) -> None:
     """
     handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(logging.INFO if verbose else logging.WARNING)
+    if not verbose:
+        # The runner's own outcome is echoed by the CLI; its log lines go to harness.log.
+        handler.addFilter(lambda record: record.name != "harness")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger().addHandler(handler)
 

@@ -29,10 +29,9 @@ from .errors import HarnessError, ImageMissing
 log = logging.getLogger(__name__)
 
 IMAGE_REPOSITORY = "harness-node"
-MANAGED_LABEL = "harness.managed"
 
 # Bump when the build steps change in a way the package list does not show.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 
 SUITE = "bookworm"
 
@@ -80,7 +79,7 @@ def dockerfile() -> str:
         "RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "
         "--no-install-recommends " + " ".join(PACKAGES) + " \\\n"
         " && (pg_dropcluster 15 main || true) && rm -rf /var/lib/apt/lists/*\n"
-        f"LABEL {MANAGED_LABEL}=true harness.image=node\n"
+        "LABEL harness.image=node\n"
         f"CMD {json.dumps(CONTAINER_COMMAND)}\n"
     )
 
@@ -171,8 +170,9 @@ def build(client, *, force: bool = False, workdir: str | None = None) -> str:
         try:
             client.api.import_image_from_stream(
                 tar.stdout, repository=repo, tag=tag,
-                changes=[f"CMD {json.dumps(CONTAINER_COMMAND)}",
-                         f"LABEL {MANAGED_LABEL}=true", "LABEL harness.image=node"],
+                # Not harness.managed: image labels are inherited by every container made
+                # from the image, and `harness clean` must not take someone else's.
+                changes=[f"CMD {json.dumps(CONTAINER_COMMAND)}", "LABEL harness.image=node"],
             )
         finally:
             tar.stdout.close()

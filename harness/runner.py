@@ -200,6 +200,9 @@ class _Signals:
 
 def run_test(cfg: TestConfig, echo=print) -> RunOutcome:
     system, workload, nemeses = resolve(cfg)
+    # Pre-flight before anything is written: no engine or no image means no run folder.
+    client = docker_backend.connect()
+    image_tag = image.require(client)
     rng = random.Random(cfg.seed)
     run_dir = store.new_run_dir(cfg.store, cfg.test_name)
     handler = _file_logging(run_dir / "harness.log")
@@ -244,8 +247,6 @@ def run_test(cfg: TestConfig, echo=print) -> RunOutcome:
     try:
         signals.install()
         watchdog.start()
-        client = docker_backend.connect()
-        image_tag = image.require(client)
         t0 = time.monotonic()
         docker_cluster = docker_backend.DockerCluster(
             client, run_id, image_tag, cfg.nodes,

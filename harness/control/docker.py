@@ -38,7 +38,12 @@ def connect():
         client.ping()
         return client
     except Exception as e:  # docker raises several types for "not there"
-        reason = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+        where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        text = str(e)
+        if "FileNotFoundError" in text or "ConnectionRefused" in text or "No such file" in text:
+            reason = f"nothing listening at {where}"
+        else:
+            reason = text.splitlines()[0][:160] if text else type(e).__name__
         raise BackendUnavailable(
             f"cannot reach the Docker engine ({reason}): start it with "
             "`dockerd >/var/log/dockerd.log 2>&1 &` (or `systemctl start docker`) and retry"
@@ -153,7 +158,9 @@ def remove_by_label(client, labels: dict[str, str]) -> tuple[int, int]:
 
     Returns (containers removed, networks removed). Never touches anything unlabelled.
     """
-    filters = [f"{MANAGED}=true"] + [f"{k}={v}" for k, v in labels.items() if k != MANAGED]
+    # Both labels: harness.run is set only on objects a run created, never inherited
+    # from an image, so a container someone else made from our image is never matched.
+    filters = [f"{MANAGED}=true", RUN] + [f"{k}={v}" for k, v in labels.items() if k != MANAGED]
     containers = client.containers.list(all=True, filters={"label": filters})
 
     def remove(container):

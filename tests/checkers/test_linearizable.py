@@ -1,0 +1,159 @@
+import itertools
+import time
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from checkers.linearizable import SearchTimeout, check_history, check_operations, operations_from_history
+from checkers.models import CASRegister
+
+
+def h(*events):
+    """Build a history from (type, process, f, value[, key]) tuples."""
+    out = []
+    for i, e in enumerate(events):
+        op = {"index": i, "type": e[0], "process": e[1], "f": e[2], "value": e[3], "time": i}
+        if len(e) > 4:
+            op["key"] = e[4]
+        out.append(op)
+    return out
+
+
+def test_sequential_write_then_read_is_linearizable():
+    assert check_history(h(("invoke", 0, "write", 1), ("ok", 0, "write", 1),
+                           ("invoke", 1, "read", None), ("ok", 1, "read", 1)))["valid"] is True
+
+
+def test_stale_read_after_a_completed_write_is_flagged_with_an_explanation():
+    r = check_history(h(("invoke", 0, "write", 1), ("ok", 0, "write", 1),
+                        ("invoke", 1, "read", None), ("ok", 1, "read", None)))
+    assert r["valid"] is False
+    failure = r["failures"][0]
+    assert failure["op"]["f"] == "read" and failure["state"] == "1"
+    assert "cannot be linearized" in failure["message"]
+
+
+def test_concurrent_read_may_see_either_value():
+    events = (("invoke", 0, "write", 1), ("invoke", 1, "read", None),
+              ("ok", 1, "read", None), ("ok", 0, "write", 1))
+    assert check_history(h(*events))["valid"] is True
+
+
+def test_info_write_may_take_effect_later_or_never():
+    base = [("invoke", 0, "write", 1), ("info", 0, "write", 1)]
+    seen = base + [("invoke", 1, "read", None), ("ok", 1, "read", 1)]
+    unseen = base + [("invoke", 1, "read", None), ("ok", 1, "read", None)]
+    assert check_history(h(*seen))["valid"] is True
+    assert check_history(h(*unseen))["valid"] is True
+
+
+def test_failed_write_never_happened():
+    r = check_history(h(("invoke", 0, "write", 1), ("fail", 0, "write", 1),
+                        ("invoke", 1, "read", None), ("ok", 1, "read", 1)))
+    assert r["valid"] is False
+
+
+def test_cas_semantics():
+    ok = h(("invoke", 0, "write", 1), ("ok", 0, "write", 1),
+           ("invoke", 0, "cas", [1, 2]), ("ok", 0, "cas", [1, 2]),
+           ("invoke", 1, "read", None), ("ok", 1, "read", 2))
+    assert check_history(ok)["valid"] is True
+    bad = h(("invoke", 0, "write", 1), ("ok", 0, "write", 1),
+            ("invoke", 0, "cas", [3, 2]), ("ok", 0, "cas", [3, 2]))
+    assert check_history(bad)["valid"] is False
+
+
+def test_keys_are_checked_independently():
+    r = check_history(h(("invoke", 0, "write", 1, "a"), ("ok", 0, "write", 1, "a"),
+                        ("invoke", 1, "read", None, "b"), ("ok", 1, "read", None, "b"),
+                        ("invoke", 1, "read", None, "a"), ("ok", 1, "read", 2, "a")))
+    assert r["valid"] is False and r["invalid_keys"] == ["a"] and r["partitions"] == 2
+
+
+def test_time_limit_gives_unknown_not_a_hang():
+    # Many concurrent unknown writes and reads that force deep backtracking.
+    events = []
+    for p in range(40):
+        events.append(("invoke", p, "write", p))
+    for p in range(40):
+        events.append(("info", p, "write", p))
+    for p in range(40, 60):
+        events.append(("invoke", p, "read", None))
+    for p in range(40, 60):
+        events.append(("ok", p, "read", 99))  # never written: forces full exploration
+    started = time.monotonic()
+    r = check_history(h(*events), time_limit_s=0.3)
+    assert r["valid"] == "unknown" and "time limit" in r["unknown_reason"]
+    assert time.monotonic() - started < 5
+
+
+# ---------------------------------------------------------------- brute force comparison
+
+def brute_force(model, ops):
+    """Try every order consistent with real time, with unknown ops optional."""
+    known = [o for o in ops if o.known]
+    unknown = [o for o in ops if not o.known]
+    for r in range(len(unknown) + 1):
+        for chosen in itertools.combinations(unknown, r):
+            candidate = known + list(chosen)
+            for order in itertools.permutations(candidate):
+                if not respects_real_time(order):
+                    continue
+                state, legal = model.init(), True
+                for op in order:
+                    legal, state = model.step(state, op)
+                    if not legal:
+                        break
+                if legal:
+                    return True
+    return False
+
+
+def respects_real_time(order):
+    for i, a in enumerate(order):
+        for b in order[i + 1:]:
+            # b is placed after a: illegal if b completed before a was invoked.
+            if b.complete_index is not None and b.complete_index < a.invoke_index:
+                return False
+    return True
+
+
+@st.composite
+def small_histories(draw):
+    n_ops = draw(st.integers(1, 5))
+    kinds = draw(st.lists(st.sampled_from(["read", "write", "cas"]), min_size=n_ops, max_size=n_ops))
+    outcomes = draw(st.lists(st.sampled_from(["ok", "ok", "ok", "info", "fail"]),
+                             min_size=n_ops, max_size=n_ops))
+    events = []
+    for p, (f, outcome) in enumerate(zip(kinds, outcomes)):
+        if f == "read":
+            value, out = None, draw(st.sampled_from([None, 0, 1, 2]))
+        elif f == "write":
+            value = out = draw(st.integers(0, 2))
+        else:
+            value = out = [draw(st.integers(0, 2)), draw(st.integers(0, 2))]
+        events.append(("invoke", p, f, value))
+        events.append((outcome, p, f, out))
+    # Random interleaving that keeps each invoke before its completion.
+    order = draw(st.permutations(list(range(len(events)))))
+    placed, result = set(), []
+    pending = list(order)
+    while pending:
+        for i in pending:
+            if i % 2 == 0 or (i - 1) in placed:
+                placed.add(i)
+                result.append(events[i])
+                pending.remove(i)
+                break
+    return h(*result)
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(small_histories())
+def test_wgl_agrees_with_brute_force(history):
+    model = CASRegister()
+    parts = operations_from_history(history)
+    ops = parts.get(None, [])
+    expected = brute_force(model, ops)
+    got = check_operations(model, ops, time.monotonic() + 10)["valid"] if ops else True
+    assert got == expected

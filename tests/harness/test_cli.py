@@ -1,0 +1,64 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def harness(*args):
+    return subprocess.run([sys.executable, "-m", "harness.cli", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["test", "--system", "nosuch"], "valid: raftkv"),
+    (["test", "--system", "raftkv", "--nemesis", "partition,nosuch"], "valid: kill, partition, pause"),
+    (["test", "--system", "raftkv", "--system-opt", "bogus"], "valid: unsafe-reads, no-fsync"),
+    (["test", "--system", "raftkv", "--partition-shapes", "square", "--nemesis", "partition"],
+     "valid: halves"),
+    (["test", "--system", "raftkv", "--nodes", "zero"], "--nodes"),
+    (["test"], "--system"),
+    (["check", "x.jsonl", "--model", "nosuch"], "valid: cas-register"),
+])
+def test_usage_errors_are_one_line_exit_4(args, needle):
+    res = harness(*args)
+    assert res.returncode == 4, res.stderr
+    assert needle in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
+
+
+def test_check_of_a_malformed_file_names_file_and_line(tmp_path):
+    path = tmp_path / "h.jsonl"
+    path.write_text('{"index":0,"type":"invoke","process":0,"f":"read","value":null}\n{oops\n'
+                    '{"index":2,"type":"ok","process":0,"f":"read","value":null}\n')
+    res = harness("check", str(path))
+    assert res.returncode == 4
+    assert f"{path}:2" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_check_prints_one_line_per_file_and_exits_with_the_worst_verdict(tmp_path):
+    good, bad = tmp_path / "good.jsonl", tmp_path / "bad.jsonl"
+    ops = [{"index": 0, "type": "invoke", "process": 0, "f": "write", "value": 1},
+           {"index": 1, "type": "ok", "process": 0, "f": "write", "value": 1},
+           {"index": 2, "type": "invoke", "process": 1, "f": "read", "value": None},
+           {"index": 3, "type": "ok", "process": 1, "f": "read", "value": 1}]
+    good.write_text("".join(json.dumps(o) + "\n" for o in ops))
+    ops[3]["value"] = 0
+    bad.write_text("".join(json.dumps(o) + "\n" for o in ops))
+    res = harness("check", str(good), "--json")
+    assert res.returncode == 0 and json.loads(res.stdout)["valid"] is True
+    res = harness("check", str(good), str(bad), "--report", str(tmp_path / "r.html"))
+    assert res.returncode == 1
+    lines = res.stdout.strip().splitlines()
+    assert len(lines) == 2 and "valid" in lines[0] and "INVALID" in lines[1]
+    assert "not linearizable" in (tmp_path / "r.html").read_text()
+
+
+def test_every_command_has_help():
+    for args in (["--help"], ["test", "--help"], ["check", "--help"], ["image", "--help"],
+                 ["image", "build", "--help"], ["clean", "--help"]):
+        res = harness(*args)
+        assert res.returncode == 0 and "Usage:" in res.stdout, args

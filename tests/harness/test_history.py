@@ -1,0 +1,57 @@
+import json
+
+import pytest
+
+from harness.errors import InputError
+from harness.history import HistoryWriter, pair_ops, read_history
+
+
+def test_writer_assigns_indices_and_flushes_each_event(tmp_path):
+    path = tmp_path / "history.jsonl"
+    w = HistoryWriter(str(path))
+    w.append({"type": "invoke", "process": 0, "f": "read", "value": None, "time": 1})
+    # Visible to a reader before close: flushed per event.
+    lines = path.read_text().splitlines()
+    assert json.loads(lines[0])["index"] == 0
+    w.append({"type": "ok", "process": 0, "f": "read", "value": 3, "time": 2})
+    w.close()
+    ops = read_history(str(path))
+    assert [op["index"] for op in ops] == [0, 1]
+    assert ops[1]["value"] == 3
+
+
+def test_torn_last_line_is_ignored(tmp_path):
+    path = tmp_path / "h.jsonl"
+    path.write_text('{"index":0,"type":"invoke","process":0,"f":"read","value":null,"time":1}\n'
+                    '{"index":1,"type":"ok","proc')
+    assert len(read_history(str(path))) == 1
+
+
+def test_malformed_line_in_the_middle_names_file_and_line(tmp_path):
+    path = tmp_path / "h.jsonl"
+    path.write_text('{"index":0,"type":"invoke","process":0,"f":"read","value":null}\n'
+                    'garbage\n'
+                    '{"index":2,"type":"ok","process":0,"f":"read","value":null}\n')
+    with pytest.raises(InputError) as e:
+        read_history(str(path))
+    assert f"{path}:2" in str(e.value)
+
+
+def test_missing_type_is_reported_with_its_line(tmp_path):
+    path = tmp_path / "h.jsonl"
+    path.write_text('{"index":0,"process":0,"f":"read"}\n')
+    with pytest.raises(InputError, match=r":1: field `type`"):
+        read_history(str(path))
+
+
+def test_pair_ops_matches_by_process_and_leaves_open_invokes_unmatched():
+    h = [
+        {"index": 0, "type": "invoke", "process": 0, "f": "write", "value": 1},
+        {"index": 1, "type": "invoke", "process": 1, "f": "read", "value": None},
+        {"index": 2, "type": "ok", "process": 1, "f": "read", "value": 1},
+        {"index": 3, "type": "info", "process": "nemesis", "f": "partition", "value": {}},
+    ]
+    pairs = pair_ops(h)
+    assert pairs[0][1] is None
+    assert pairs[1][1]["index"] == 2
+    assert len(pairs) == 2

@@ -1,0 +1,112 @@
+"""End to end on real containers with the real raftkv: the harness passes the correct
+system, catches the broken one, and cleans up after itself whatever happens."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from harness.control.docker import MANAGED, RUN
+
+from .conftest import ROOT, harness, results_of, run_dir_of
+
+
+def harness_objects(client):
+    labels = {"label": [f"{MANAGED}=true", RUN]}
+    containers = client.containers.list(all=True, filters=labels)
+    networks = client.networks.list(filters=labels)
+    return containers, networks
+
+
+def test_safe_raftkv_under_partitions_is_linearizable(docker_client, tmp_path):
+    store = str(tmp_path / "store")
+    res = harness("test", "--system", "raftkv", "--nemesis", "partition", "--time-limit", "20",
+                  "--nemesis-interval", "4", "--store", store)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "valid" in res.stdout and "report:" in res.stdout
+    results = results_of(store)
+    assert results["valid"] is True
+    assert results["linearizable"]["ops"] > 1000
+    run_dir = run_dir_of(store)
+    for name in ("history.jsonl", "test.json", "harness.log", "report.html", "results.json"):
+        assert os.path.exists(os.path.join(run_dir, name)), name
+    assert os.path.exists(os.path.join(run_dir, "nodes", "n1", "raftkv", "server.log"))
+    history = [json.loads(line) for line in open(os.path.join(run_dir, "history.jsonl"))]
+    phases = [op["value"]["phase"] for op in history
+              if op["process"] == "nemesis" and op.get("value")]
+    assert phases.count("start") >= 2 and phases.count("start") == phases.count("end")
+    config = json.load(open(os.path.join(run_dir, "test.json")))
+    assert config["seed"] is not None and config["cluster_ready_s"] < 15
+    assert harness_objects(docker_client) == ([], [])
+
+
+def test_unsafe_reads_are_caught_as_not_linearizable(docker_client, tmp_path):
+    store = str(tmp_path / "store")
+    res = harness("test", "--system", "raftkv", "--system-opt", "unsafe-reads",
+                  "--nemesis", "partition", "--time-limit", "20", "--nemesis-interval", "4",
+                  "--store", store)
+    assert res.returncode == 1, res.stdout + res.stderr
+    results = results_of(store)
+    assert results["valid"] is False
+    failure = results["linearizable"]["failures"][0]
+    assert failure["op"]["f"] == "read"
+    report = open(os.path.join(run_dir_of(store), "report.html")).read()
+    assert "is not linearizable" in report
+    assert harness_objects(docker_client) == ([], [])
+
+
+def test_kill_and_partition_together_on_safe_raftkv_is_valid(docker_client, tmp_path):
+    store = str(tmp_path / "store")
+    res = harness("test", "--system", "raftkv", "--nemesis", "partition,kill,pause",
+                  "--time-limit", "24", "--nemesis-interval", "3", "--store", store)
+    assert res.returncode == 0, res.stdout + res.stderr
+    history = [json.loads(line) for line in open(os.path.join(run_dir_of(store), "history.jsonl"))]
+    assert any(op["process"] == "nemesis" for op in history)
+
+
+def test_kill_9_of_the_harness_leaves_a_checkable_history_and_clean_removes_only_ours(
+        docker_client, tmp_path):
+    from harness import image
+    bystander = docker_client.containers.run(image.require(docker_client), detach=True,
+                                             labels={"someone.else": "true"})
+    try:
+        store = str(tmp_path / "store")
+        proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "test", "--system", "raftkv",
+                                 "--nemesis", "partition", "--time-limit", "60",
+                                 "--nemesis-interval", "3", "--store", store],
+                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        history_path = None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            latest = os.path.join(store, "latest", "history.jsonl")
+            if os.path.exists(latest) and sum(1 for _ in open(latest)) > 2000:
+                history_path = os.path.realpath(latest)
+                break
+            time.sleep(0.2)
+        assert history_path, "the run never got going"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        containers, networks = harness_objects(docker_client)
+        assert len(containers) == 5 and len(networks) == 1   # left behind by kill -9
+
+        check = harness("check", history_path)
+        assert check.returncode in (0, 1, 2), check.stdout + check.stderr
+        assert history_path in check.stdout
+
+        clean = harness("clean")
+        assert clean.returncode == 0 and "removed 5 container(s) and 1 network(s)" in clean.stdout
+        assert harness_objects(docker_client) == ([], [])
+        bystander.reload()
+        assert bystander.status == "running"
+    finally:
+        bystander.remove(force=True)
+
+
+def test_docker_down_is_exit_3_with_what_to_do(tmp_path):
+    res = harness("test", "--system", "raftkv", "--store", str(tmp_path),
+                  env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    assert res.returncode == 3
+    assert "dockerd" in res.stderr and "Traceback" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
