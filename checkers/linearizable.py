@@ -31,27 +31,46 @@ from typing import Any
 from harness.history import FAIL, INFO, OK, pair_ops
 
 from . import UNKNOWN, merge_valid
-from .models import MODELS, Model, Operation
+from harness.formats import Semantics
+
+from .models import CAS_FAILED, MODELS, Model, Operation, make_model
 
 INFINITY = float("inf")
 
 
-def operations_from_history(history: list[dict]) -> dict[Any, list[Operation]]:
-    """Client ops of a history.jsonl-style history, grouped by `key` (None if absent)."""
+READ_FS = ("read", "get")
+
+
+def operations_from_history(history: list[dict], semantics: Semantics | None = None
+                            ) -> dict[Any, list[Operation]]:
+    """Client ops of a history, grouped by `key` (None if absent), read per `semantics`.
+
+    Failed ops are dropped (they did not happen), except a failed cas when the format
+    says it was observed (it compared and lost: the register was not `old` then). Reads
+    with unknown results are dropped; so are reads of nil where nil is a wildcard.
+    """
+    semantics = semantics or Semantics()
     by_key: dict[Any, list[Operation]] = defaultdict(list)
     counters: dict[Any, int] = defaultdict(int)
     for invoke, completion in pair_ops(history):
         ctype = completion["type"] if completion else INFO
+        output_override = None
         if ctype == FAIL:
+            if not (semantics.failed_cas_observed and invoke["f"] == "cas"):
+                continue
+            output_override = CAS_FAILED
+        known = ctype in (OK, FAIL)
+        if not known and invoke["f"] in READ_FS:
             continue
-        known = ctype == OK
-        if not known and invoke["f"] == "read":
+        if (semantics.nil_read_is_wildcard and known and invoke["f"] == "read"
+                and completion.get("value") is None):
             continue
         key = invoke.get("key")
         hkey = _hashable(key)
         op = Operation(
             id=counters[hkey], f=invoke["f"], input=_hashable(invoke.get("value")),
-            output=_hashable(completion.get("value")) if known else None, known=known,
+            output=(output_override if output_override is not None
+                    else _hashable(completion.get("value")) if known else None), known=known,
             invoke_index=invoke["index"], complete_index=completion["index"] if known else None,
             process=invoke.get("process"), invoke_time=invoke.get("time"),
             complete_time=completion.get("time") if completion else None)
@@ -115,11 +134,31 @@ def check_operations(model: Model, ops: list[Operation], deadline: float) -> dic
         if q != -1:
             prv[q] = x
 
+    # Symmetry: unknown ops with the same f and input are interchangeable (both may take
+    # effect at any point after their calls, both return "at infinity"). Of such twins
+    # only the earliest-called unlinearized one needs trying: linearizing a later twin
+    # reaches a state symmetric to one the earlier twin reaches, and the earlier one can
+    # stand wherever the later one could.
+    twin_prev = [-1] * n
+    last_twin: dict = {}
+    for op in sorted(ops, key=lambda o: o.invoke_index):
+        if not op.known:
+            sig = (op.f, op.input)
+            twin_prev[op.id] = last_twin.get(sig, -1)
+            last_twin[sig] = op.id
+
+    # Observers (ops that never change the state, e.g. reads) that are legal now are
+    # linearized now, without trying alternatives: in any linearization that places such
+    # an op later, it can move here (the state is the same, and we are inside its
+    # interval) without affecting anything else. So if this branch fails, the node fails.
+    observes = getattr(model, "is_observer", None)
+    observer = [bool(observes and observes(op)) for op in ops]
+
     step = model.step
     state = model.init()
     linearized = 0
     memo: set = set()
-    stack: list[tuple[int, Any]] = []
+    stack: list[tuple[int, Any, bool]] = []
     best_depth = -1
     best_prefix: list[int] = []
     node = nxt[0]
@@ -130,31 +169,39 @@ def check_operations(model: Model, ops: list[Operation], deadline: float) -> dic
             raise SearchTimeout(iterations)
         if is_call[node]:
             op_id = op_of[node]
+            twin = twin_prev[op_id]
+            while twin != -1 and (linearized >> twin) & 1:
+                twin = twin_prev[twin]
+            if twin != -1:
+                node = nxt[node]      # an earlier identical unknown op is still available
+                continue
             legal, new_state = step(state, ops[op_id])
             if legal:
                 new_linearized = linearized | (1 << op_id)
                 memo_key = (new_linearized, new_state)
                 if memo_key not in memo:
                     memo.add(memo_key)
-                    stack.append((node, state))
+                    stack.append((node, state, observer[op_id]))
                     state, linearized = new_state, new_linearized
                     unlink(node)
                     unlink(return_node[op_id])
                     if len(stack) > best_depth:
                         best_depth = len(stack)
-                        best_prefix = [op_of[c] for c, _ in stack]
+                        best_prefix = [op_of[entry[0]] for entry in stack]
                     node = nxt[0]
                     continue
             node = nxt[node]
         else:
-            if not stack:
-                return {"valid": False, "ops": n, "iterations": iterations,
-                        **explain(model, ops, best_prefix)}
-            node, state = stack.pop()
-            op_id = op_of[node]
-            linearized &= ~(1 << op_id)
-            relink(return_node[op_id])
-            relink(node)
+            forced = True
+            while forced:       # undo forced observers: their node has no alternative
+                if not stack:
+                    return {"valid": False, "ops": n, "iterations": iterations,
+                            **explain(model, ops, best_prefix)}
+                node, state, forced = stack.pop()
+                op_id = op_of[node]
+                linearized &= ~(1 << op_id)
+                relink(return_node[op_id])
+                relink(node)
             node = nxt[node]
     return {"valid": True, "ops": n, "iterations": iterations}
 
@@ -199,14 +246,16 @@ def explain(model: Model, ops: list[Operation], prefix: list[int]) -> dict:
     }
 
 
-def check_history(history: list[dict], model_name: str = "cas-register",
-                  time_limit_s: float = 60.0, model: Model | None = None) -> dict:
+def check_history(history: list[dict], model_name: str | None = None,
+                  time_limit_s: float = 60.0, model: Model | None = None,
+                  semantics: Semantics | None = None) -> dict:
     """Check a whole history, partitioned by key. Pure: reads the history only."""
+    semantics = semantics or Semantics()
     if model is None:
-        model = MODELS[model_name]()
+        model = make_model(model_name or semantics.default_model, semantics.initial)
     started = time.monotonic()
     deadline = started + time_limit_s
-    partitions = operations_from_history(history)
+    partitions = operations_from_history(history, semantics)
     verdicts = {}
     failures = []
     unknown_keys = []
@@ -243,5 +292,5 @@ class LinearizableChecker:
     name = "linearizable"
 
     def check(self, history: list[dict], options: dict) -> dict:
-        return check_history(history, options.get("model", "cas-register"),
-                             options.get("time_limit_s", 60.0))
+        return check_history(history, options.get("model"), options.get("time_limit_s", 60.0),
+                             semantics=options.get("semantics"))
