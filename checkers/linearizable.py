@@ -24,6 +24,7 @@ reason, never a hang.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import defaultdict
 from typing import Any
@@ -91,20 +92,114 @@ class SearchTimeout(Exception):
     pass
 
 
-def check_operations(model: Model, ops: list[Operation], deadline: float) -> dict:
-    """WGL search over one partition. Returns {"valid": bool, ...explanation}.
+class SearchMemoryLimit(Exception):
+    pass
 
-    Raises SearchTimeout when `deadline` (time.monotonic()) passes.
-    """
-    n = len(ops)
-    if n == 0:
-        return {"valid": True, "ops": 0}
+
+try:
+    from . import _wgl
+except ImportError:  # the compiled core is optional: same verdicts, slower
+    _wgl = None
+
+ENGINES = ("auto", "c", "python")
+ROUND_BUDGETS_S = (0.05, 0.5, 5.0, None)
+DEFAULT_MEMORY_LIMIT = 1 << 30
+
+
+def compiled_core_available() -> bool:
+    return _wgl is not None
+
+
+def _prepare(ops: list[Operation], model: Model):
+    """Events in history order, twin links and observer flags: shared by both engines."""
     events = []
     for op in ops:
         events.append((op.invoke_index, 0, op.id))
         events.append((op.complete_index if op.complete_index is not None else INFINITY,
                        1, op.id))
     events.sort()
+    # Symmetry: unknown ops with the same f and input are interchangeable (both may take
+    # effect at any point after their calls, both return "at infinity"). Of such twins
+    # only the earliest-called unlinearized one needs trying: linearizing a later twin
+    # reaches a state symmetric to one the earlier twin reaches, and the earlier one can
+    # stand wherever the later one could.
+    twin_prev = [-1] * len(ops)
+    last_twin: dict = {}
+    for op in sorted(ops, key=lambda o: o.invoke_index):
+        if not op.known:
+            sig = (op.f, op.input)
+            twin_prev[op.id] = last_twin.get(sig, -1)
+            last_twin[sig] = op.id
+    # Observers (ops that never change the state, e.g. reads) that are legal now are
+    # linearized now, without trying alternatives: in any linearization that places such
+    # an op later, it can move here (the state is the same, and we are inside its
+    # interval) without affecting anything else. So if this branch fails, the node fails.
+    observes = getattr(model, "is_observer", None)
+    observer = [bool(observes and observes(op)) for op in ops]
+    return events, twin_prev, observer
+
+
+def check_operations(model: Model, ops: list[Operation], deadline: float,
+                     engine: str = "auto", memory_limit: int = DEFAULT_MEMORY_LIMIT) -> dict:
+    """WGL search over one partition with the chosen engine (auto: compiled if built)."""
+    if engine == "c" or (engine == "auto" and _wgl is not None):
+        if _wgl is None:
+            raise RuntimeError("the compiled core (checkers._wgl) is not built")
+        return _check_compiled(model, ops, deadline, memory_limit)
+    return check_operations_python(model, ops, deadline, memory_limit)
+
+
+def _check_compiled(model: Model, ops: list[Operation], deadline: float,
+                    memory_limit: int) -> dict:
+    n = len(ops)
+    if n == 0:
+        return {"valid": True, "ops": 0}
+    events, twin_prev, observer = _prepare(ops, model)
+    states: list = [model.init()]
+    state_ids: dict = {states[0]: 0}
+    step = model.step
+    # The interned states live in Python, outside the core's own accounting: charge them
+    # (with their dict and list slots) against the same limit.
+    state_bytes = [0]
+
+    def step_ids(state_id: int, op_id: int) -> int:
+        legal, new_state = step(states[state_id], ops[op_id])
+        if not legal:
+            return -1
+        sid = state_ids.get(new_state)
+        if sid is None:
+            state_bytes[0] += sys.getsizeof(new_state) + 100
+            if state_bytes[0] > memory_limit // 2:
+                return -2          # tells the core to stop with the memory-limit status
+            sid = state_ids[new_state] = len(states)
+            states.append(new_state)
+        return sid
+
+    status, iterations, prefix = _wgl.search(
+        n, [(kind, op_id) for _, kind, op_id in events], step_ids, 0, observer, twin_prev,
+        deadline, memory_limit)
+    if status == -1:
+        raise SearchTimeout(iterations)
+    if status == -2:
+        raise SearchMemoryLimit(iterations)
+    if status == 1:
+        return {"valid": True, "ops": n, "iterations": iterations}
+    return {"valid": False, "ops": n, "iterations": iterations, **explain(model, ops, prefix)}
+
+
+def check_operations_python(model: Model, ops: list[Operation], deadline: float,
+                            memory_limit: int = DEFAULT_MEMORY_LIMIT) -> dict:
+    """WGL search over one partition, pure Python. Returns {"valid": bool, ...explanation}.
+
+    Raises SearchTimeout when `deadline` (time.monotonic()) passes, SearchMemoryLimit when
+    the memo grows past `memory_limit` bytes (estimated).
+    """
+    n = len(ops)
+    if n == 0:
+        return {"valid": True, "ops": 0}
+    events, twin_prev, observer = _prepare(ops, model)
+    # A memo entry costs about a set slot, a tuple, an int bitset and a state.
+    entry_bytes = 120 + n // 8
     # Node 0 is the head sentinel; nodes 1..2n are events in order; -1 ends the list.
     size = 2 * n + 1
     nxt = list(range(1, size + 1))
@@ -134,26 +229,6 @@ def check_operations(model: Model, ops: list[Operation], deadline: float) -> dic
         if q != -1:
             prv[q] = x
 
-    # Symmetry: unknown ops with the same f and input are interchangeable (both may take
-    # effect at any point after their calls, both return "at infinity"). Of such twins
-    # only the earliest-called unlinearized one needs trying: linearizing a later twin
-    # reaches a state symmetric to one the earlier twin reaches, and the earlier one can
-    # stand wherever the later one could.
-    twin_prev = [-1] * n
-    last_twin: dict = {}
-    for op in sorted(ops, key=lambda o: o.invoke_index):
-        if not op.known:
-            sig = (op.f, op.input)
-            twin_prev[op.id] = last_twin.get(sig, -1)
-            last_twin[sig] = op.id
-
-    # Observers (ops that never change the state, e.g. reads) that are legal now are
-    # linearized now, without trying alternatives: in any linearization that places such
-    # an op later, it can move here (the state is the same, and we are inside its
-    # interval) without affecting anything else. So if this branch fails, the node fails.
-    observes = getattr(model, "is_observer", None)
-    observer = [bool(observes and observes(op)) for op in ops]
-
     step = model.step
     state = model.init()
     linearized = 0
@@ -165,8 +240,11 @@ def check_operations(model: Model, ops: list[Operation], deadline: float) -> dic
     iterations = 0
     while nxt[0] != -1:
         iterations += 1
-        if not iterations & 0x3FF and time.monotonic() > deadline:
-            raise SearchTimeout(iterations)
+        if not iterations & 0x3FF:
+            if time.monotonic() > deadline:
+                raise SearchTimeout(iterations)
+            if len(memo) * entry_bytes > memory_limit:
+                raise SearchMemoryLimit(iterations)
         if is_call[node]:
             op_id = op_of[node]
             twin = twin_prev[op_id]
@@ -241,15 +319,24 @@ def explain(model: Model, ops: list[Operation], prefix: list[int]) -> dict:
         "concurrent": [describe(op) for op in concurrent[:20]],
         "message": (f"{model.describe_op(blocking)} (process {blocking.process}) cannot be "
                     f"linearized: after the longest linearizable prefix ({len(prefix)} ops) the "
-                    f"register is {model.describe_state(state)}"
+                    f"state is {model.describe_state(state)}"
                     if blocking else "no linearization found"),
     }
 
 
 def check_history(history: list[dict], model_name: str | None = None,
                   time_limit_s: float = 60.0, model: Model | None = None,
-                  semantics: Semantics | None = None) -> dict:
-    """Check a whole history, partitioned by key. Pure: reads the history only."""
+                  semantics: Semantics | None = None, engine: str = "auto",
+                  memory_limit: int = DEFAULT_MEMORY_LIMIT, progress=None,
+                  exhaustive: bool = False) -> dict:
+    """Check a whole history, partitioned by key. Pure: reads the history only.
+
+    `time_limit_s` bounds the whole check and `memory_limit` (bytes) each partition's
+    search; reaching either makes that partition (and so the verdict, unless another
+    partition is invalid) "unknown" with the reason. `progress(done, total)` is called
+    after each partition. With `exhaustive`, every key is searched even after one is
+    found not linearizable.
+    """
     semantics = semantics or Semantics()
     if model is None:
         model = make_model(model_name or semantics.default_model, semantics.initial)
@@ -259,16 +346,44 @@ def check_history(history: list[dict], model_name: str | None = None,
     verdicts = {}
     failures = []
     unknown_keys = []
-    for key in sorted(partitions, key=repr):
-        try:
-            res = check_operations(model, partitions[key], deadline)
-        except SearchTimeout:
-            verdicts[key] = UNKNOWN
-            unknown_keys.append(key)
-            continue
-        verdicts[key] = res["valid"]
-        if res["valid"] is False:
-            failures.append({"key": key, **res})
+    unchecked_keys = []
+    reasons = set()
+    pending = sorted(partitions, key=repr)
+    total, done = len(pending), 0
+    # Rounds of growing per-key budgets: cheap keys finish first, and once one key is
+    # proven not linearizable the verdict cannot change, so (unless `exhaustive`) the
+    # keys still unfinished are left unchecked instead of searched for minutes. A key
+    # restarted in a later round costs at most the sum of its earlier budgets (~11%).
+    for budget in ROUND_BUDGETS_S:
+        unfinished = []
+        for key in pending:
+            round_deadline = deadline if budget is None else min(deadline, time.monotonic() + budget)
+            try:
+                res = check_operations(model, partitions[key], round_deadline, engine, memory_limit)
+            except SearchTimeout:
+                if round_deadline < deadline:
+                    unfinished.append(key)
+                    continue
+                verdicts[key] = UNKNOWN
+                unknown_keys.append(key)
+                reasons.add(f"time limit of {time_limit_s:g}s reached")
+            except SearchMemoryLimit:
+                verdicts[key] = UNKNOWN
+                unknown_keys.append(key)
+                reasons.add(f"memory limit of {memory_limit / 2**20:g} MiB reached")
+            else:
+                verdicts[key] = res["valid"]
+                if res["valid"] is False:
+                    failures.append({"key": key, **res})
+            done += 1
+            if progress is not None:
+                progress(done, total)
+        pending = unfinished
+        if not pending:
+            break
+        if failures and not exhaustive:
+            unchecked_keys = pending
+            break
     valid = merge_valid(verdicts.values())
     result = {
         "valid": valid,
@@ -279,9 +394,15 @@ def check_history(history: list[dict], model_name: str | None = None,
         "failures": failures[:10],
         "invalid_keys": [f["key"] for f in failures],
     }
+    if unchecked_keys:
+        result["unchecked_keys"] = unchecked_keys
+        result["unchecked_reason"] = (f"{len(unchecked_keys)} key(s) left unchecked: the "
+                                      "verdict was already settled by a violation "
+                                      "(pass exhaustive to search them all)")
+    result["engine"] = "c" if (engine == "c" or (engine == "auto" and _wgl)) else "python"
     if unknown_keys:
         result["unknown_keys"] = unknown_keys
-        result["unknown_reason"] = (f"time limit of {time_limit_s:g}s reached on "
+        result["unknown_reason"] = (f"{' and '.join(sorted(reasons))} on "
                                     f"{len(unknown_keys)} of {len(partitions)} keys")
     return result
 
@@ -293,4 +414,8 @@ class LinearizableChecker:
 
     def check(self, history: list[dict], options: dict) -> dict:
         return check_history(history, options.get("model"), options.get("time_limit_s", 60.0),
-                             semantics=options.get("semantics"))
+                             semantics=options.get("semantics"),
+                             engine=options.get("engine", "auto"),
+                             memory_limit=options.get("memory_limit", DEFAULT_MEMORY_LIMIT),
+                             progress=options.get("progress"),
+                             exhaustive=options.get("exhaustive", False))

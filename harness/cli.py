@@ -90,47 +90,65 @@ def test_cmd(system, workload, nemesis, nodes, concurrency, time_limit, rate, ne
 @cli.command("check")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--checker", default="linearizable", show_default=True, help="Checker to run.")
-@click.option("--model", default="cas-register", show_default=True,
-              help="Model for the linearizable checker.")
+@click.option("--model", help="Model for the linearizable checker: cas-register, register, kv, "
+                              "set, fifo-queue, mutex, multi-register  [default: per format]")
+@click.option("--format", "fmt", help="Input format: jsonl, json, edn, porcupine-etcd, "
+                                      "porcupine-kv  [default: detected]")
 @click.option("--time-limit", type=float, default=60.0, show_default=True,
               help="Seconds per file before the verdict is unknown.")
+@click.option("--memory-limit", type=float, default=1024, show_default=True,
+              help="MiB the search may use per key before the verdict is unknown.")
+@click.option("--engine", type=click.Choice(["auto", "c", "python"]), default="auto",
+              show_default=True, help="Search engine (c: the compiled core).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False),
               help="Write an HTML report of the (last) checked history here.")
-def check_cmd(files, checker, model, time_limit, as_json, report_path):
+def check_cmd(files, checker, model, fmt, time_limit, memory_limit, engine, as_json, report_path):
     """Check stored histories; one result line per file. Exit: worst verdict."""
     from checkers import merge_valid
     from checkers.models import MODELS
+    from reports.html import verdict_word
 
     from . import registry
-    from .history import read_history
+    from .formats import load
     from .runner import exit_code_for
 
     checker_obj = registry.lookup("checker", checker, "--checker")()
-    if checker == "linearizable" and model not in MODELS:
+    if model is not None and model not in MODELS:
         raise UsageError(f"unknown --model {model!r}; valid: {', '.join(sorted(MODELS))}")
     verdicts = []
+    show_progress = sys.stderr.isatty() and not as_json
     for path in files:
-        history = read_history(path)
-        result = checker_obj.check(history, {"model": model, "time_limit_s": time_limit})
+        loaded = load(path, fmt)
+
+        def progress(done, total, path=path):
+            if show_progress and total > 1:
+                click.echo(f"\r{path}: {done}/{total} keys", nl=done == total, err=True)
+
+        options = {"model": model, "time_limit_s": time_limit, "semantics": loaded.semantics,
+                   "memory_limit": int(memory_limit * 2**20), "engine": engine,
+                   "progress": progress}
+        result = checker_obj.check(loaded.ops, options)
         verdicts.append(result["valid"])
         if as_json:
-            click.echo(json.dumps({"file": path, **result}, default=str))
+            click.echo(json.dumps({"file": path, "format": loaded.format, **result}, default=str))
         else:
-            from reports.html import verdict_word
             line = f"{path}: {verdict_word(result['valid'])} ({result.get('ops', '?')} ops"
             if "partitions" in result:
                 line += f", {result['partitions']} keys"
             line += f", {result.get('elapsed_s', 0):.3f}s)"
             if result.get("failures"):
-                line += f" - {result['failures'][0].get('message', '')}"
+                first = result["failures"][0]
+                key = "" if first.get("key") is None else f"key {first['key']}: "
+                line += f" - {key}{first.get('message', '')}"
             if result.get("unknown_reason"):
                 line += f" - {result['unknown_reason']}"
             click.echo(line)
         if report_path:
             from reports import html
-            html.write(report_path, title=os.path.basename(path), config={"file": path},
-                       history=history, results={"valid": result["valid"], checker: result})
+            html.write(report_path, title=os.path.basename(path),
+                       config={"file": path, "format": loaded.format, "checker": checker},
+                       history=loaded.ops, results={"valid": result["valid"], checker: result})
     sys.exit(exit_code_for(merge_valid(verdicts)))
 
 

@@ -12,12 +12,14 @@ import jinja2
 
 from harness.history import NEMESIS, pair_ops
 
+from .linearizability import failure_svg
 from .plots import fault_periods, latency_svg
 
 _env = jinja2.Environment(
     loader=jinja2.FileSystemLoader(str(Path(__file__).parent / "templates")),
     autoescape=True, trim_blocks=True, lstrip_blocks=True)
 _env.filters["tojson_pretty"] = lambda v: json.dumps(v, indent=2, default=str)
+_env.filters["failure_svg"] = failure_svg
 
 
 def verdict_word(valid) -> str:

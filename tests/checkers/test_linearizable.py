@@ -1,10 +1,20 @@
 import itertools
 import time
 
+import pytest
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from checkers.linearizable import SearchTimeout, check_history, check_operations, operations_from_history
+from checkers.linearizable import (check_history, check_operations, compiled_core_available,
+                                   operations_from_history)
+
+ENGINES = ["python", "c"]
+
+
+def test_the_compiled_core_is_built():
+    # pip install builds it from source; a silent fallback would hide a 10x slowdown.
+    assert compiled_core_available()
 from checkers.models import CASRegister
 
 
@@ -70,7 +80,8 @@ def test_keys_are_checked_independently():
     assert r["valid"] is False and r["invalid_keys"] == ["a"] and r["partitions"] == 2
 
 
-def test_time_limit_gives_unknown_not_a_hang():
+@pytest.mark.parametrize("engine", ENGINES)
+def test_time_limit_gives_unknown_not_a_hang(engine):
     # Many concurrent unknown writes and reads that force deep backtracking.
     events = []
     for p in range(40):
@@ -82,9 +93,18 @@ def test_time_limit_gives_unknown_not_a_hang():
     for p in range(40, 60):
         events.append(("ok", p, "read", 99))  # never written: forces full exploration
     started = time.monotonic()
-    r = check_history(h(*events), time_limit_s=0.3)
+    r = check_history(h(*events), time_limit_s=0.3, engine=engine)
     assert r["valid"] == "unknown" and "time limit" in r["unknown_reason"]
     assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_memory_limit_gives_unknown_not_a_crash(engine):
+    events = [("invoke", p, "write", p) for p in range(30)] + \
+             [("info", p, "write", p) for p in range(30)] + \
+             [("invoke", 99, "read", None), ("ok", 99, "read", 1000)]
+    r = check_history(h(*events), time_limit_s=30, engine=engine, memory_limit=2 << 20)
+    assert r["valid"] == "unknown" and "memory limit of 2 MiB" in r["unknown_reason"]
 
 
 # ---------------------------------------------------------------- brute force comparison
@@ -148,12 +168,49 @@ def small_histories(draw):
     return h(*result)
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(small_histories())
-def test_wgl_agrees_with_brute_force(history):
+def test_both_engines_agree_with_brute_force(history):
     model = CASRegister()
     parts = operations_from_history(history)
     ops = parts.get(None, [])
     expected = brute_force(model, ops)
-    got = check_operations(model, ops, time.monotonic() + 10)["valid"] if ops else True
-    assert got == expected
+    for engine in ENGINES:
+        got = check_operations(model, ops, time.monotonic() + 10, engine)["valid"] if ops else True
+        assert got == expected, engine
+
+
+@st.composite
+def keyed_histories(draw):
+    """Two keys, interleaved, with etcd-style observed cas failures on some ops."""
+    parts = [draw(small_histories()) for _ in range(2)]
+    merged = []
+    for key, part in enumerate(parts):
+        for op in part:
+            merged.append(dict(op, key=key, process=(key, op["process"])))
+    order = draw(st.permutations(range(len(merged))))
+    # Keep each key's own order while interleaving the two.
+    by_key = {0: [op for op in merged if op["key"] == 0], 1: [op for op in merged if op["key"] == 1]}
+    out = []
+    for i in order:
+        k = merged[i]["key"]
+        if by_key[k]:
+            out.append(by_key[k].pop(0))
+    for k in (0, 1):
+        out.extend(by_key[k])
+    for i, op in enumerate(out):
+        op["index"] = i
+    return out
+
+
+@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(keyed_histories(), st.booleans())
+def test_several_keys_and_observed_cas_failures_agree_with_brute_force(history, observed):
+    from harness.formats import Semantics
+    semantics = Semantics(failed_cas_observed=observed)
+    model = CASRegister()
+    parts = operations_from_history(history, semantics)
+    expected = all(brute_force(model, ops) for ops in parts.values())
+    for engine in ENGINES:
+        got = check_history(history, semantics=semantics, engine=engine)["valid"]
+        assert got is expected, engine

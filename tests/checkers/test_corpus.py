@@ -1,0 +1,40 @@
+"""Every Porcupine and Knossos history in ../shared/corpus gets its expected verdict."""
+
+import csv
+import os
+
+import pytest
+
+from checkers.linearizable import check_history
+from harness.formats import load
+
+CORPUS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "corpus")
+
+
+def cases():
+    out = []
+    for folder in ("porcupine", "knossos"):
+        with open(os.path.join(CORPUS, folder, "EXPECTED.tsv")) as f:
+            for row in csv.DictReader(f, delimiter="\t"):
+                out.append(pytest.param(os.path.join(CORPUS, folder, row["file"]),
+                                        row["expected"] == "linearizable",
+                                        id=f"{folder}/{row['file']}"))
+    return out
+
+
+ALL = cases()
+
+
+def test_the_corpus_is_there():
+    assert len(ALL) >= 120
+
+
+@pytest.mark.parametrize("engine", ["c", "python"])
+@pytest.mark.parametrize("path, expected", ALL)
+def test_corpus_verdict(path, expected, engine):
+    history = load(path)
+    result = check_history(history.ops, semantics=history.semantics, time_limit_s=60,
+                           engine=engine)
+    assert result["valid"] is expected
+    if not expected:
+        assert result["failures"] and result["failures"][0]["message"]

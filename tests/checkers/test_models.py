@@ -1,0 +1,84 @@
+"""Each model on a history it must pass and one it must flag."""
+
+import pytest
+
+from checkers.linearizable import check_history
+
+
+def h(*events, key=None):
+    out = []
+    for i, (typ, process, f, value) in enumerate(events):
+        op = {"index": i, "type": typ, "process": process, "f": f, "value": value}
+        if key is not None:
+            op["key"] = key
+        out.append(op)
+    return out
+
+
+CASES = {
+    "set": (
+        [("invoke", 0, "add", 1), ("ok", 0, "add", 1), ("invoke", 1, "read", None), ("ok", 1, "read", [1])],
+        [("invoke", 0, "add", 1), ("ok", 0, "add", 1), ("invoke", 1, "read", None), ("ok", 1, "read", [])],
+    ),
+    "fifo-queue": (
+        [("invoke", 0, "enqueue", 1), ("ok", 0, "enqueue", 1), ("invoke", 0, "enqueue", 2),
+         ("ok", 0, "enqueue", 2), ("invoke", 1, "dequeue", None), ("ok", 1, "dequeue", 1)],
+        [("invoke", 0, "enqueue", 1), ("ok", 0, "enqueue", 1), ("invoke", 0, "enqueue", 2),
+         ("ok", 0, "enqueue", 2), ("invoke", 1, "dequeue", None), ("ok", 1, "dequeue", 2)],
+    ),
+    "mutex": (
+        [("invoke", 0, "acquire", None), ("ok", 0, "acquire", None), ("invoke", 0, "release", None),
+         ("ok", 0, "release", None), ("invoke", 1, "acquire", None), ("ok", 1, "acquire", None)],
+        [("invoke", 0, "acquire", None), ("ok", 0, "acquire", None), ("invoke", 1, "acquire", None),
+         ("ok", 1, "acquire", None)],
+    ),
+    "multi-register": (
+        [("invoke", 0, "txn", [["w", "x", 1], ["w", "y", 2]]), ("ok", 0, "txn", [["w", "x", 1], ["w", "y", 2]]),
+         ("invoke", 1, "txn", [["r", "x", None], ["r", "y", None]]), ("ok", 1, "txn", [["r", "x", 1], ["r", "y", 2]])],
+        [("invoke", 0, "txn", [["w", "x", 1], ["w", "y", 2]]), ("ok", 0, "txn", [["w", "x", 1], ["w", "y", 2]]),
+         ("invoke", 1, "txn", [["r", "x", None], ["r", "y", None]]), ("ok", 1, "txn", [["r", "x", 1], ["r", "y", None]])],
+    ),
+    "kv": (
+        [("invoke", 0, "append", "a"), ("ok", 0, "append", "a"), ("invoke", 0, "append", "b"),
+         ("ok", 0, "append", "b"), ("invoke", 1, "get", None), ("ok", 1, "get", "ab")],
+        [("invoke", 0, "append", "a"), ("ok", 0, "append", "a"), ("invoke", 0, "append", "b"),
+         ("ok", 0, "append", "b"), ("invoke", 1, "get", None), ("ok", 1, "get", "ba")],
+    ),
+    "register": (
+        [("invoke", 0, "write", 1), ("ok", 0, "write", 1), ("invoke", 1, "read", None), ("ok", 1, "read", 1)],
+        [("invoke", 0, "write", 1), ("ok", 0, "write", 1), ("invoke", 1, "cas", [1, 2]), ("ok", 1, "cas", [1, 2])],
+    ),
+}
+
+
+@pytest.mark.parametrize("engine", ["c", "python"])
+@pytest.mark.parametrize("model", sorted(CASES))
+def test_model_passes_the_good_history_and_flags_the_bad_one(model, engine):
+    good, bad = CASES[model]
+    assert check_history(h(*good), model, engine=engine)["valid"] is True
+    result = check_history(h(*bad), model, engine=engine)
+    assert result["valid"] is False and result["failures"][0]["message"]
+
+
+def test_unfinished_keys_are_left_unchecked_once_a_violation_settles_the_verdict():
+    from checkers import linearizable
+    bad = h(("invoke", 0, "write", 1), ("ok", 0, "write", 1), ("invoke", 1, "read", None),
+            ("ok", 1, "read", 2), key="a")
+    hard = []
+    for p in range(24):
+        hard.append({"type": "invoke", "process": 100 + p, "f": "write", "value": p, "key": "b"})
+    for p in range(24):
+        hard.append({"type": "info", "process": 100 + p, "f": "write", "value": p, "key": "b"})
+    hard += [{"type": "invoke", "process": 99, "f": "read", "value": None, "key": "b"},
+             {"type": "ok", "process": 99, "f": "read", "value": 77, "key": "b"}]
+    history = bad + hard
+    for i, op in enumerate(history):
+        op["index"] = i
+    old = linearizable.ROUND_BUDGETS_S
+    linearizable.ROUND_BUDGETS_S = (0.0001, None)
+    try:
+        result = check_history(history, engine="python", time_limit_s=30)
+    finally:
+        linearizable.ROUND_BUDGETS_S = old
+    assert result["valid"] is False and result["invalid_keys"] == ["a"]
+    assert result["unchecked_keys"] == ["b"]
