@@ -1,0 +1,294 @@
+"""The transaction dependency graph and its cycles (Adya's DSG, as Elle builds it).
+
+Vertices are transactions, named by the history index of their completion. Edges carry a
+type and a witness for explanations:
+  ww  T1 wrote a version, T2 wrote the next one;
+  wr  T2 read a version T1 wrote;
+  rw  T1 read a version, T2 wrote the next one (an anti-dependency);
+  process   T1 then T2 on the same process;
+  realtime  T1 completed before T2 was invoked.
+
+Cycles are searched per strongly connected component, for each anomaly class in turn, with
+an automaton over edge types: G0 uses only ww; G1c ww and wr with at least one wr; G-single
+exactly one rw; G-nonadjacent two or more rw, no two adjacent (cyclically); G2-item any with
+two or more rw. The -process / -realtime variants must use at least one such edge. Each
+found cycle is then named by what it actually contains. Every search is a BFS from the far
+end of one edge back to its start, so it is linear in the component per start edge, and the
+whole search has a deadline: when it passes, the component is reported, never a hang.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+
+DATA_TYPES = ("ww", "wr", "rw")
+
+
+class Graph:
+    def __init__(self):
+        self.out: dict[int, dict[int, dict[str, object]]] = {}
+
+    def add(self, a: int, b: int, kind: str, witness=None) -> None:
+        if a == b:
+            return
+        edges = self.out.setdefault(a, {}).setdefault(b, {})
+        if kind not in edges:
+            edges[kind] = witness
+        self.out.setdefault(b, {})
+
+    def vertices(self):
+        return self.out.keys()
+
+    def edge_count(self, kinds=None) -> int:
+        return sum(1 for a in self.out for b, e in self.out[a].items()
+                   for k in e if kinds is None or k in kinds)
+
+    def adjacency(self, kinds=None) -> dict[int, list[int]]:
+        return {a: sorted(b for b, e in nbrs.items() if kinds is None or any(k in kinds for k in e))
+                for a, nbrs in self.out.items()}
+
+
+def strongly_connected_components(graph: Graph, kinds) -> list[list[int]]:
+    """Tarjan's algorithm, iterative; only components with more than one vertex."""
+    index: dict[int, int] = {}
+    low: dict[int, int] = {}
+    on_stack: set = set()
+    stack: list[int] = []
+    result = []
+    counter = 0
+    out = graph.out
+    for root in out:
+        if root in index:
+            continue
+        work = [(root, iter([b for b, e in out[root].items() if any(k in kinds for k in e)]))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            v, it = work[-1]
+            advanced = False
+            for w in it:
+                if w not in index:
+                    index[w] = low[w] = counter
+                    counter += 1
+                    stack.append(w)
+                    on_stack.add(w)
+                    work.append((w, iter([b for b, e in out[w].items() if any(k in kinds for k in e)])))
+                    advanced = True
+                    break
+                if w in on_stack:
+                    low[v] = min(low[v], index[w])
+            if advanced:
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[v])
+            if low[v] == index[v]:
+                component = []
+                while True:
+                    w = stack.pop()
+                    on_stack.discard(w)
+                    component.append(w)
+                    if w == v:
+                        break
+                if len(component) > 1:
+                    result.append(sorted(component))
+    return result
+
+
+@dataclass(frozen=True)
+class CycleSpec:
+    name: str                  # base class name, e.g. "G-single-item"
+    kinds: tuple               # edge kinds allowed
+    start_kinds: tuple         # kinds the first edge is taken from
+    special: str | None = None  # "process" / "realtime": must appear at least once
+
+
+def classify(steps: list[tuple[int, int, str]]) -> str:
+    """Name a cycle by its edges (Adya / Elle)."""
+    kinds = [k for _, _, k in steps]
+    data = [k for k in kinds if k in DATA_TYPES]
+    rw = [i for i, k in enumerate(kinds) if k == "rw"]
+    suffix = "-realtime" if "realtime" in kinds else "-process" if "process" in kinds else ""
+    if not rw:
+        base = "G0" if all(k == "ww" for k in data) and "wr" not in kinds else "G1c"
+        if not data:
+            base = "G0"
+    elif len(rw) == 1:
+        base = "G-single-item"
+    else:
+        n = len(kinds)
+        adjacent = any((i + 1) % n in rw for i in rw)
+        base = "G2-item" if adjacent else "G-nonadjacent-item"
+    return base + suffix
+
+
+class SearchBudgetExceeded(Exception):
+    def __init__(self, component):
+        super().__init__("cycle search budget exceeded")
+        self.component = component
+
+
+def find_cycle(graph: Graph, component: set, spec: CycleSpec, deadline: float):
+    """One cycle in `component` matching `spec`, as [(a, b, kind), ...], or None."""
+    out = graph.out
+    allowed = set(spec.kinds)
+    want_rw = spec.name in ("G-single-item", "G-nonadjacent-item", "G2-item")
+    for a in component:
+        for b, edges in out[a].items():
+            if b not in component:
+                continue
+            for first in spec.start_kinds:
+                if first not in edges:
+                    continue
+                if time.monotonic() > deadline:
+                    raise SearchBudgetExceeded(sorted(component))
+                path = _bfs(out, component, allowed, spec, want_rw, a, b, first)
+                if path is not None:
+                    return path
+    return None
+
+
+def _bfs(out, component, allowed, spec, want_rw, start, first_to, first_kind):
+    # State: (vertex, rw count capped at 2, last edge was rw, saw wr, saw special edge).
+    def advance(state, kind):
+        _, rw, last_rw, wr, special = state
+        if kind == "rw":
+            if spec.name == "G-single-item" and rw >= 1:
+                return None
+            if spec.name == "G-nonadjacent-item" and last_rw:
+                return None
+            rw = min(rw + 1, 2)
+        return rw, kind == "rw", wr or kind == "wr", special or kind == spec.special
+
+    init = advance((start, 0, False, False, False), first_kind)
+    if init is None:
+        return None
+    s0 = (first_to,) + init
+    parents = {s0: None}
+    queue = deque([s0])
+    first_is_rw = first_kind == "rw"
+    while queue:
+        state = queue.popleft()
+        v = state[0]
+        if v == start:
+            _, rw, last_rw, wr, special = state
+            ok = True
+            if spec.special and not special:
+                ok = False
+            if spec.name == "G1c" and not wr:
+                ok = False
+            if spec.name == "G-single-item" and rw != 1:
+                ok = False
+            if spec.name == "G-nonadjacent-item" and (rw < 2 or (last_rw and first_is_rw)):
+                ok = False
+            if spec.name == "G2-item" and rw < 2:
+                ok = False
+            if ok:
+                steps = []
+                s = state
+                while parents[s] is not None:
+                    prev, kind = parents[s]
+                    steps.append((prev[0], s[0], kind))
+                    s = prev
+                steps.append((start, first_to, first_kind))
+                steps.reverse()
+                return steps
+            continue
+        for w, edges in out[v].items():
+            if w not in component:
+                continue
+            for kind in edges:
+                if kind not in allowed:
+                    continue
+                nxt = advance(state, kind)
+                if nxt is None:
+                    continue
+                ns = (w,) + nxt
+                if ns not in parents:
+                    parents[ns] = (state, kind)
+                    queue.append(ns)
+    return None
+
+
+def _within_cyclic_data_component(steps, data_component, cycles) -> bool:
+    """True when the cycle's transactions were already cyclic on data edges alone and a
+    plain anomaly was reported there: session or real-time order adds nothing new."""
+    ids = {data_component.get(a) for a, _, _ in steps}
+    if len(ids) != 1 or None in ids:
+        return False
+    (cid,) = ids
+    return any(data_component.get(c["steps"][0][0]) == cid for c in cycles
+               if not c["type"].endswith(("-process", "-realtime")))
+
+
+def cycle_specs(wanted: set[str]) -> list[CycleSpec]:
+    """The searches needed to find the anomaly classes in `wanted`, in priority order."""
+    specs = []
+    plain = {
+        "G0": (("ww",), ("ww",)),
+        "G1c": (("ww", "wr"), ("wr",)),
+        "G-single-item": (DATA_TYPES, ("rw",)),
+        "G-nonadjacent-item": (DATA_TYPES, ("rw",)),
+        "G2-item": (DATA_TYPES, ("rw",)),
+    }
+    # Real-time before process: where both orders link the same transactions (one process
+    # running sequentially), the cycle is named for the stronger, real-time order.
+    for suffix, special in (("", None), ("-realtime", "realtime"), ("-process", "process")):
+        for base, (kinds, starts) in plain.items():
+            if base + suffix not in wanted:
+                continue
+            if special:
+                kinds = kinds + (special,) + (("process",) if special == "realtime" else ())
+                starts = (special,)
+            specs.append(CycleSpec(base, kinds, starts, special))
+    return specs
+
+
+def search_cycles(graph: Graph, wanted: set[str], time_limit_s: float = 60.0) -> dict:
+    """All cycle anomalies of the classes in `wanted`: {"cycles": [...], "unknown": [...]}.
+
+    One cycle per (class, component). A search whose deadline passes leaves its component
+    in "unknown" (reported, never hung on).
+    """
+    deadline = time.monotonic() + time_limit_s
+    specs = cycle_specs(wanted)
+    cycles = []
+    seen = set()
+    unknown = []
+    kinds_by_special = {None: DATA_TYPES, "process": DATA_TYPES + ("process",),
+                        "realtime": DATA_TYPES + ("process", "realtime")}
+    components_cache = {DATA_TYPES: strongly_connected_components(graph, set(DATA_TYPES))}
+    data_component = {v: i for i, comp in enumerate(components_cache[DATA_TYPES]) for v in comp}
+    for spec in specs:
+        kinds = kinds_by_special[spec.special]
+        if kinds not in components_cache:
+            components_cache[kinds] = strongly_connected_components(graph, set(kinds))
+        for component in components_cache[kinds]:
+            members = set(component)
+            try:
+                steps = find_cycle(graph, members, spec, deadline)
+            except SearchBudgetExceeded as e:
+                unknown.append({"component_size": len(e.component),
+                                "component_sample": e.component[:20], "searching": spec.name
+                                + ("-" + spec.special if spec.special else "")})
+                continue
+            if steps is None:
+                continue
+            if spec.special and _within_cyclic_data_component(steps, data_component, cycles):
+                continue   # a variant is reported only where the extra order is needed
+            name = classify(steps)
+            if name not in wanted:
+                continue
+            signature = (name, frozenset((a, b, k) for a, b, k in steps))
+            vertices = ("variant", frozenset((a, b) for a, b, _ in steps))
+            if signature in seen or (spec.special and vertices in seen):
+                continue
+            seen.add(signature)
+            if spec.special:
+                seen.add(vertices)
+            cycles.append({"type": name, "steps": steps})
+    return {"cycles": cycles, "unknown": unknown}

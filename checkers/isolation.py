@@ -1,0 +1,68 @@
+"""From a dependency graph and the non-cycle anomalies to an isolation verdict.
+
+Shared by the list-append and rw-register analyses: add session (process) and real-time
+edges when the requested models need them, search cycles, explain each in words, and
+decide validity: false when any anomaly the models (or the caller) rule out is present,
+unknown when the graph is empty (nothing could be inferred) or a cycle search ran out of
+time, true otherwise.
+"""
+
+from __future__ import annotations
+
+import time
+
+from . import UNKNOWN
+from .consistency import PROSCRIBED, weakest_violated
+from .dependency_graph import Graph, search_cycles
+from .transactions import Txn, add_process_edges, add_realtime_edges, explain_cycle
+
+MAX_EXAMPLES = 8
+
+
+def finish(graph: Graph, found: dict, txns: list[Txn], models, wanted, time_limit_s, started):
+    """Shared by list-append and rw-register: add session and real-time order, search
+    cycles, explain, and decide validity."""
+    if any(s.endswith("-process") for s in wanted):
+        add_process_edges(graph, txns)
+    if any(s.endswith("-realtime") for s in wanted):
+        add_realtime_edges(graph, txns)
+    edges = graph.edge_count()
+    cycles = search_cycles(graph, wanted, max(0.1, time_limit_s - (time.monotonic() - started)))
+    by_id = {t.id: t for t in txns}
+    for c in cycles["cycles"]:
+        steps = [(a, b, k, graph.out[a][b].get(k)) for a, b, k in c["steps"]]
+        c["cycle"] = [a for a, _, _, _ in steps] + [steps[0][0]]
+        c["steps"] = [{"from": a, "to": b, "type": k, **(w or {})} for a, b, k, w in steps]
+        c["explanation"] = explain_cycle(steps, by_id)
+        c["ops"] = {str(t): by_id[t].mops for t in c["cycle"] if t in by_id}
+        found.setdefault(c["type"], []).append(c)
+    if edges == 0:
+        found["empty-transaction-graph"] = [{"txns": len(txns)}]
+    reported = {k: v for k, v in found.items() if v and (k in wanted)}
+    types = sorted(reported)
+    bad = [t for t in types if t != "empty-transaction-graph"]
+    if bad:
+        valid = False
+    elif cycles["unknown"] or "empty-transaction-graph" in types:
+        valid = UNKNOWN
+    else:
+        valid = True
+    result = {
+        "valid": valid,
+        "anomaly-types": types,
+        "anomalies": {k: v[:MAX_EXAMPLES] for k, v in reported.items()},
+        "not": weakest_violated(bad),
+        "models": models,
+        "txns": len(txns),
+        "edges": graph.edge_count(),
+        "elapsed_s": round(time.monotonic() - started, 4),
+    }
+    if models:
+        result["model-holds"] = {m: not (PROSCRIBED[m] & set(bad)) for m in models}
+    if cycles["unknown"]:
+        result["unknown"] = cycles["unknown"]
+        result["unknown_reason"] = (f"cycle search time limit reached in "
+                                    f"{len(cycles['unknown'])} component(s)")
+    return result
+
+

@@ -1,0 +1,230 @@
+"""Elle's list-append analysis: isolation anomalies from transactions that append unique
+values to lists and read whole lists.
+
+Every read of a list reveals a prefix of that key's version order, so the order is
+recovered from the reads themselves: all reads of a key must be prefixes of one another
+(else incompatible-order), and the longest orders the elements. Appends no read ever saw
+come after the last element read (they may have happened in any order among themselves).
+
+Edges, per key with version order v1 v2 ... vn and unread appends U:
+  ww  writer(vi) -> writer(vi+1), and writer(vn) -> writer(u) for u in U;
+  wr  writer(last element of a read) -> reader;
+  rw  reader of v1..vi -> writer(vi+1); a reader of all of v1..vn -> writer(u), u in U.
+Reads in transactions whose outcome is unknown (info) constrain nothing; their appends may
+have happened. Failed transactions' appends did not happen: reading them is G1a.
+
+Non-cycle anomalies: G1a (aborted read), G1b (intermediate read), internal (a transaction
+that does not see its own earlier reads and appends), future-read (a read that sees the
+transaction's own later append), dirty-update (a committed append on top of an aborted one),
+lost-update (two committed transactions read the same version and both append to it),
+duplicate-elements, incompatible-order. Then cycles (dependency_graph.search_cycles).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+
+from . import UNKNOWN
+from .consistency import anomalies_to_check, canonical_model
+from .dependency_graph import Graph
+from .isolation import MAX_EXAMPLES, finish
+from .transactions import Txn, transactions
+
+
+class DuplicateAppends(ValueError):
+    """The same value appended twice to one key: the workload must append unique values."""
+
+
+def _is_read(mop) -> bool:
+    return mop[0] in ("r", "read")
+
+
+def _is_append(mop) -> bool:
+    return mop[0] in ("append", "a")
+
+
+def _as_list(value):
+    return [] if value is None else list(value)
+
+
+def build(txns: list[Txn]):
+    """Version orders, the ww/wr/rw graph, and the non-cycle anomalies."""
+    anomalies: dict[str, list] = defaultdict(list)
+    writer: dict = {}             # (key, value) -> txn id (ok or info)
+    failed_writer: dict = {}      # (key, value) -> failed txn id
+    writer_appends: dict = defaultdict(list)   # (txn id, key) -> values in order
+    status = {t.id: t.type for t in txns}
+    for t in txns:
+        for mop in t.mops:
+            if not _is_append(mop):
+                continue
+            k, v = mop[1], mop[2]
+            existing = writer.get((k, v), failed_writer.get((k, v)))
+            if existing is not None:
+                raise DuplicateAppends(f"value {v!r} appended twice to key {k!r} "
+                                       f"(transactions {existing} and {t.id})")
+            (failed_writer if t.type == "fail" else writer)[(k, v)] = t.id
+            writer_appends[(t.id, k)].append(v)
+
+    # Reads that reveal the version order: ok transactions only.
+    reads = []                                   # (txn, mop, key, list)
+    for t in txns:
+        if not t.committed:
+            continue
+        for mop in t.mops:
+            if _is_read(mop):
+                values = _as_list(mop[2])
+                if len(set(map(repr, values))) != len(values):
+                    anomalies["duplicate-elements"].append(
+                        {"op": t.id, "mop": mop, "duplicates": sorted(
+                            {repr(v) for v in values if values.count(v) > 1})})
+                reads.append((t, mop, mop[1], values))
+
+    longest: dict = {}
+    for t, mop, k, values in reads:
+        if len(values) > len(longest.get(k, ())):
+            longest[k] = values
+    for t, mop, k, values in reads:
+        order = longest.get(k, [])
+        if order[:len(values)] != values:
+            if len(anomalies["incompatible-order"]) < MAX_EXAMPLES:
+                anomalies["incompatible-order"].append(
+                    {"key": k, "values": [values, order], "op": t.id})
+
+    _internal_and_future(txns, anomalies)
+
+    graph = Graph()
+    for t in txns:
+        if t.type != "fail":
+            graph.out.setdefault(t.id, {})
+    appended_keys = {k for (k, _v) in writer} | {k for (k, _v) in failed_writer}
+    unread: dict = defaultdict(list)
+    observed = {k: set(map(_h, order)) for k, order in longest.items()}
+    for (k, v), tid in writer.items():
+        if _h(v) not in observed.get(k, ()):
+            unread[k].append((v, tid))
+    for k in appended_keys | set(longest):
+        order = list(dict.fromkeys(map(_h, longest.get(k, []))))   # duplicates reported above
+        # ww along the observed order, then to every unread append.
+        prev_v, prev_w = None, None
+        for v in order:
+            w = writer.get((k, v))
+            if w is not None and prev_w is not None:
+                graph.add(prev_w, w, "ww", {"key": k, "from": prev_v, "to": v})
+            if w is not None:
+                prev_v, prev_w = v, w
+        if order and prev_w is not None:
+            for v, w in unread.get(k, ()):
+                graph.add(prev_w, w, "ww", {"key": k, "from": prev_v, "to": v})
+        # dirty update: a committed element after an aborted one.
+        aborted_at = None
+        for i, v in enumerate(order):
+            if (k, v) in failed_writer and aborted_at is None:
+                aborted_at = i
+            elif aborted_at is not None and status.get(writer.get((k, v))) == "ok":
+                anomalies["dirty-update"].append(
+                    {"key": k, "values": order[aborted_at:i + 1],
+                     "txns": [failed_writer[(k, order[aborted_at])], "...", writer[(k, v)]]})
+                break
+
+    lost: dict = defaultdict(set)
+    for t, mop, k, values in reads:
+        # wr: the writer of the last element read.
+        if values:
+            last = values[-1]
+            w = writer.get((k, last))
+            if w is not None:
+                graph.add(w, t.id, "wr", {"key": k, "value": values})
+                appended = writer_appends.get((w, k), [])
+                if appended and appended[-1] != last and w != t.id:
+                    anomalies["G1b"].append({"op": t.id, "mop": mop, "writer": w, "element": last})
+            for v in values:
+                if (k, v) in failed_writer:
+                    anomalies["G1a"].append({"op": t.id, "mop": mop,
+                                             "writer": failed_writer[(k, v)], "element": v})
+        # rw: to the writer of the next version (or of every unread append).
+        order = longest.get(k, [])
+        if order[:len(values)] == values:
+            if len(values) < len(order):
+                nxt = order[len(values)]
+                w = writer.get((k, nxt))
+                if w is not None:
+                    graph.add(t.id, w, "rw", {"key": k, "value": values, "next": nxt})
+            else:
+                for v, w in unread.get(k, ()):
+                    graph.add(t.id, w, "rw", {"key": k, "value": values, "next": v})
+        # lost update: same version read, then appended to, by two committed txns.
+        if _appends_after(t, mop, k):
+            lost[(k, tuple(map(_h, values)))].add(t.id)
+    for (k, version), tids in lost.items():
+        if len(tids) > 1:
+            anomalies["lost-update"].append({"key": k, "value": [v for v in version],
+                                             "txns": sorted(tids)})
+    return graph, anomalies
+
+
+def _h(v):
+    return tuple(v) if isinstance(v, list) else v
+
+
+def _appends_after(t: Txn, read_mop, key) -> bool:
+    seen = False
+    for mop in t.mops:
+        if mop is read_mop:
+            seen = True
+        elif seen and _is_append(mop) and mop[1] == key:
+            return True
+    return False
+
+
+def _internal_and_future(txns: list[Txn], anomalies) -> None:
+    for t in txns:
+        if not t.committed:
+            continue
+        expected: dict = {}      # key -> (known prefix?, values)
+        own_later: dict = defaultdict(list)
+        for i, mop in enumerate(t.mops):
+            if _is_append(mop):
+                own_later[mop[1]].append((i, mop[2]))
+        for i, mop in enumerate(t.mops):
+            k = mop[1]
+            if _is_append(mop):
+                known, values = expected.get(k, (False, []))
+                expected[k] = (known, values + [mop[2]])
+                continue
+            values = _as_list(mop[2])
+            for j, v in own_later.get(k, ()):
+                if j > i and v in values:
+                    anomalies["future-read"].append({"op": t.id, "mop": mop, "element": v})
+            if k in expected:
+                known, exp = expected[k]
+                ok = values == exp if known else (len(values) >= len(exp) and
+                                                   values[len(values) - len(exp):] == exp)
+                if not ok:
+                    anomalies["internal"].append({"op": t.id, "mop": mop,
+                                                  "expected": exp if known else ["..."] + exp})
+            expected[k] = (True, values)
+
+
+def check(history: list[dict], consistency_models=("strict-serializable",), anomalies=(),
+          time_limit_s: float = 60.0) -> dict:
+    """Check a list-append history. Pure. See the module docstring for the semantics."""
+    started = time.monotonic()
+    models = [canonical_model(m) for m in (consistency_models or ())]
+    wanted = anomalies_to_check(models, anomalies)
+    txns = transactions(history)
+    try:
+        graph, found = build(txns)
+    except DuplicateAppends as e:
+        return {"valid": UNKNOWN, "error": str(e), "anomaly-types": ["duplicate-appends"],
+                "anomalies": {}, "not": [], "elapsed_s": round(time.monotonic() - started, 4)}
+    return finish(graph, found, txns, models, wanted, time_limit_s, started)
+
+
+class ListAppendChecker:
+    name = "elle-list-append"
+
+    def check(self, history, options):
+        return check(history, options.get("consistency_models") or ("strict-serializable",),
+                     options.get("anomalies", ()), options.get("time_limit_s", 60.0))

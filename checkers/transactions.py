@@ -1,0 +1,113 @@
+"""Transactions from a history, plus what every transactional checker shares: session
+(process) and real-time order, and the plain-language walk around a cycle.
+
+A transaction is named by the history index of its completion (as Elle does), or of its
+invocation when it never completed. Histories may hold only completions (Elle's test
+histories do); such transactions have no invocation and take no part in real-time order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.history import NEMESIS
+
+from .dependency_graph import Graph
+
+
+@dataclass(eq=False)
+class Txn:
+    id: int                     # completion index (or invoke index if it never completed)
+    type: str                   # ok / info / fail
+    process: object
+    mops: list                  # micro-ops: [f, k, v]; reads filled in for ok txns
+    invoke_index: int | None
+    complete_index: int | None
+
+    @property
+    def committed(self) -> bool:
+        return self.type == "ok"
+
+
+def transactions(history: list[dict]) -> list[Txn]:
+    open_invokes: dict = {}
+    txns: list[Txn] = []
+    for op in history:
+        if op.get("process") == NEMESIS or op.get("f", "txn") not in ("txn", None):
+            continue
+        p = op.get("process")
+        t = op["type"]
+        if t == "invoke":
+            open_invokes[p] = op
+            continue
+        inv = open_invokes.pop(p, None)
+        value = op.get("value")
+        if t != "ok" and value is None and inv is not None:
+            value = inv.get("value")
+        txns.append(Txn(op["index"], t, p, [list(m) for m in (value or [])],
+                        inv["index"] if inv is not None else None, op["index"]))
+    for p, inv in open_invokes.items():
+        txns.append(Txn(inv["index"], "info", p, [list(m) for m in (inv.get("value") or [])],
+                        inv["index"], None))
+    txns.sort(key=lambda t: t.id)
+    return txns
+
+
+def add_process_edges(graph: Graph, txns: list[Txn]) -> None:
+    """T1 -> T2 when T2 is the next transaction of T1's process (committed or not yet known)."""
+    last: dict = {}
+    for t in sorted((t for t in txns if t.type != "fail"),
+                    key=lambda t: t.invoke_index if t.invoke_index is not None else t.id):
+        prev = last.get(t.process)
+        if prev is not None and prev.type == "ok":
+            graph.add(prev.id, t.id, "process", {"process": t.process})
+        last[t.process] = t
+
+
+def add_realtime_edges(graph: Graph, txns: list[Txn]) -> None:
+    """T1 -> T2 when T1 completed before T2 was invoked (transitively reduced: each T2
+    links only from the transactions completed since its predecessors completed)."""
+    events = []
+    for t in txns:
+        if t.type == "fail" or t.invoke_index is None:
+            continue
+        events.append((t.invoke_index, 0, t))
+        if t.type == "ok" and t.complete_index is not None:
+            events.append((t.complete_index, 1, t))
+    events.sort(key=lambda e: (e[0], e[1]))
+    frontier: set = set()
+    preds: dict[int, frozenset] = {}
+    for index, kind, t in events:
+        if kind == 0:
+            preds[t.id] = frozenset(frontier)
+        else:
+            before = preds.get(t.id, frozenset())
+            for p in before:
+                graph.add(p.id, t.id, "realtime", {"completed": p.complete_index,
+                                                   "invoked": t.invoke_index})
+            frontier -= before
+            frontier.add(t)
+
+
+def explain_cycle(steps, txns_by_id: dict[int, Txn]) -> list[str]:
+    """One sentence per edge: why the first transaction must precede the second."""
+    lines = []
+    for a, b, kind, witness in steps:
+        w = witness or {}
+        if kind == "ww":
+            lines.append(f"T{a} wrote {w.get('key')} = {w.get('from')}; T{b} wrote the next "
+                         f"version {w.get('to')}, so T{a} precedes T{b} (ww)")
+        elif kind == "wr":
+            lines.append(f"T{b} read {w.get('key')} = {w.get('value')}, which T{a} wrote, "
+                         f"so T{a} precedes T{b} (wr)")
+        elif kind == "rw":
+            lines.append(f"T{a} read {w.get('key')} = {w.get('value')} without "
+                         f"{w.get('next')}, which T{b} wrote next, so T{a} precedes T{b} (rw)")
+        elif kind == "process":
+            lines.append(f"T{a} and then T{b} ran on process {w.get('process')} (process)")
+        elif kind == "realtime":
+            lines.append(f"T{a} completed (index {w.get('completed')}) before T{b} was invoked "
+                         f"(index {w.get('invoked')}) (realtime)")
+    if steps:
+        lines.append(f"so T{steps[0][0]} precedes itself: a cycle")
+    return lines
