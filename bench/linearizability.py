@@ -28,7 +28,7 @@ sys.path.insert(0, ROOT)
 from checkers.linearizable import check_history  # noqa: E402
 from harness.formats import load  # noqa: E402
 
-CORPUS = os.path.join(ROOT, "..", "shared", "corpus")
+CORPUS = os.path.join(os.environ.get("HARNESS_SHARED", os.path.join(os.path.dirname(ROOT), "shared")), "corpus")
 KV_TESTS = {"c01-ok.txt": "TestKv1ClientOk", "c01-bad.txt": "TestKv1ClientBad",
             "c10-ok.txt": "TestKv10ClientsOk", "c10-bad.txt": "TestKv10ClientsBad",
             "c50-ok.txt": "TestKv50ClientsOk", "c50-bad.txt": "TestKv50ClientsBad"}

@@ -182,7 +182,7 @@ def _internal_and_future(txns: list[Txn], anomalies) -> None:
     for t in txns:
         if not t.committed:
             continue
-        expected: dict = {}      # key -> (known prefix?, values)
+        expected: dict = {}      # key -> (whole value known?, values, as last read)
         own_later: dict = defaultdict(list)
         for i, mop in enumerate(t.mops):
             if _is_append(mop):
@@ -190,21 +190,21 @@ def _internal_and_future(txns: list[Txn], anomalies) -> None:
         for i, mop in enumerate(t.mops):
             k = mop[1]
             if _is_append(mop):
-                known, values = expected.get(k, (False, []))
-                expected[k] = (known, values + [mop[2]])
+                known, values, _raw = expected.get(k, (False, [], None))
+                expected[k] = (known, values + [mop[2]], values + [mop[2]])
                 continue
             values = _as_list(mop[2])
             for j, v in own_later.get(k, ()):
                 if j > i and v in values:
                     anomalies["future-read"].append({"op": t.id, "mop": mop, "element": v})
             if k in expected:
-                known, exp = expected[k]
+                known, exp, raw = expected[k]
                 ok = values == exp if known else (len(values) >= len(exp) and
                                                    values[len(values) - len(exp):] == exp)
                 if not ok:
                     anomalies["internal"].append({"op": t.id, "mop": mop,
-                                                  "expected": exp if known else ["..."] + exp})
-            expected[k] = (True, values)
+                                                  "expected": raw if known else ["..."] + exp})
+            expected[k] = (True, values, mop[2])
 
 
 def check(history: list[dict], consistency_models=("strict-serializable",), anomalies=(),

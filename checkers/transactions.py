@@ -30,6 +30,11 @@ class Txn:
 
 
 def transactions(history: list[dict]) -> list[Txn]:
+    """Pair completions with invocations, first in first out per process (Elle's test
+    histories pipeline several invocations on one process); invocations left without a
+    completion are indeterminate."""
+    from collections import deque
+
     open_invokes: dict = {}
     txns: list[Txn] = []
     for op in history:
@@ -38,17 +43,19 @@ def transactions(history: list[dict]) -> list[Txn]:
         p = op.get("process")
         t = op["type"]
         if t == "invoke":
-            open_invokes[p] = op
+            open_invokes.setdefault(p, deque()).append(op)
             continue
-        inv = open_invokes.pop(p, None)
+        queue = open_invokes.get(p)
+        inv = queue.popleft() if queue else None
         value = op.get("value")
         if t != "ok" and value is None and inv is not None:
             value = inv.get("value")
         txns.append(Txn(op["index"], t, p, [list(m) for m in (value or [])],
                         inv["index"] if inv is not None else None, op["index"]))
-    for p, inv in open_invokes.items():
-        txns.append(Txn(inv["index"], "info", p, [list(m) for m in (inv.get("value") or [])],
-                        inv["index"], None))
+    for p, queue in open_invokes.items():
+        for inv in queue:
+            txns.append(Txn(inv["index"], "info", p, [list(m) for m in (inv.get("value") or [])],
+                            inv["index"], None))
     txns.sort(key=lambda t: t.id)
     return txns
 

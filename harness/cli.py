@@ -100,10 +100,21 @@ def test_cmd(system, workload, nemesis, nodes, concurrency, time_limit, rate, ne
               help="MiB the search may use per key before the verdict is unknown.")
 @click.option("--engine", type=click.Choice(["auto", "c", "python"]), default="auto",
               show_default=True, help="Search engine (c: the compiled core).")
+@click.option("--consistency-model", "consistency_models", multiple=True, metavar="M",
+              help="For elle-*: the model to check, repeatable (read-uncommitted ... "
+                   "strict-serializable)  [default: strict-serializable]")
+@click.option("--anomalies", metavar="A[,A...]", help="For elle-*: also look for these anomalies.")
+@click.option("--assume", metavar="A[,A...]",
+              help="For elle-rw-register: version-order assumptions: wfr-keys, "
+                   "sequential-keys, linearizable-keys.")
+@click.option("--linearizable-set", is_flag=True, help="For set-full: stale reads are errors.")
+@click.option("--negative-balances", is_flag=True, help="For bank: allow negative balances.")
+@click.option("--total", type=int, help="For bank: the total (default: the first read's sum).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False),
               help="Write an HTML report of the (last) checked history here.")
-def check_cmd(files, checker, model, fmt, time_limit, memory_limit, engine, as_json, report_path):
+def check_cmd(files, checker, model, fmt, time_limit, memory_limit, engine, consistency_models,
+              anomalies, assume, linearizable_set, negative_balances, total, as_json, report_path):
     """Check stored histories; one result line per file. Exit: worst verdict."""
     from checkers import merge_valid
     from checkers.models import MODELS
@@ -113,9 +124,22 @@ def check_cmd(files, checker, model, fmt, time_limit, memory_limit, engine, as_j
     from .formats import load
     from .runner import exit_code_for
 
+    from checkers.consistency import MODELS as CONSISTENCY_MODELS, canonical_model
+
     checker_obj = registry.lookup("checker", checker, "--checker")()
     if model is not None and model not in MODELS:
         raise UsageError(f"unknown --model {model!r}; valid: {', '.join(sorted(MODELS))}")
+    for m in consistency_models:
+        try:
+            canonical_model(m)
+        except KeyError:
+            raise UsageError(f"unknown --consistency-model {m!r}; valid: "
+                             f"{', '.join(CONSISTENCY_MODELS)}") from None
+    assumptions = _split_names(assume)
+    bad = [a for a in assumptions if a not in ("wfr-keys", "sequential-keys", "linearizable-keys")]
+    if bad:
+        raise UsageError(f"unknown --assume {', '.join(bad)}; valid: wfr-keys, sequential-keys, "
+                         "linearizable-keys")
     verdicts = []
     show_progress = sys.stderr.isatty() and not as_json
     for path in files:
@@ -127,16 +151,25 @@ def check_cmd(files, checker, model, fmt, time_limit, memory_limit, engine, as_j
 
         options = {"model": model, "time_limit_s": time_limit, "semantics": loaded.semantics,
                    "memory_limit": int(memory_limit * 2**20), "engine": engine,
-                   "progress": progress}
+                   "progress": progress, "consistency_models": list(consistency_models),
+                   "anomalies": _split_names(anomalies), "linearizable": linearizable_set,
+                   "negative_balances": negative_balances, "total": total,
+                   **{a.replace("-", "_"): True for a in assumptions}}
         result = checker_obj.check(loaded.ops, options)
         verdicts.append(result["valid"])
         if as_json:
             click.echo(json.dumps({"file": path, "format": loaded.format, **result}, default=str))
         else:
-            line = f"{path}: {verdict_word(result['valid'])} ({result.get('ops', '?')} ops"
+            line = f"{path}: {verdict_word(result['valid'])}"
             if "partitions" in result:
-                line += f", {result['partitions']} keys"
-            line += f", {result.get('elapsed_s', 0):.3f}s)"
+                line += f" ({result.get('ops', '?')} ops, {result['partitions']} keys, " \
+                        f"{result.get('elapsed_s', 0):.3f}s)"
+            elif "txns" in result:
+                line += f" ({result['txns']} txns, {result.get('elapsed_s', 0):.3f}s)"
+            if result.get("anomaly-types"):
+                line += f" - anomalies: {', '.join(result['anomaly-types'])}"
+            if result.get("not"):
+                line += f"; not {', '.join(result['not'])}"
             if result.get("failures"):
                 first = result["failures"][0]
                 key = "" if first.get("key") is None else f"key {first['key']}: "

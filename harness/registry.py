@@ -20,7 +20,16 @@ KINDS = {
         "kill": "nemeses.process:KillNemesis",
         "pause": "nemeses.process:PauseNemesis",
     }),
-    "checker": ("harness.checkers", {"linearizable": "checkers.linearizable:LinearizableChecker"}),
+    "checker": ("harness.checkers", {
+        "linearizable": "checkers.linearizable:LinearizableChecker",
+        "elle-list-append": "checkers.list_append:ListAppendChecker",
+        "elle-rw-register": "checkers.rw_register:RWRegisterChecker",
+        "bank": "checkers.bank:BankChecker",
+        "set": "checkers.sets:SetChecker",
+        "set-full": "checkers.sets:SetFullChecker",
+        "counter": "checkers.counter:CounterChecker",
+        "long-fork": "checkers.long_fork:LongForkChecker",
+    }),
 }
 
 

@@ -9,13 +9,15 @@ REGISTER_FS = ("read", "write", "cas")
 
 
 def normalize_op(raw: dict, path: str, line: int | None, index: int) -> dict:
+    if "f" not in raw and isinstance(raw.get("value"), list) and \
+            all(isinstance(m, list) for m in raw["value"]):
+        raw = dict(raw, f="txn")      # Elle's histories leave :f out: a list of micro-ops
     if "type" not in raw or "f" not in raw:
         raise InputError(path, line, "op map needs :type and :f")
     from . import check_type
+    # Some Jepsen test fixtures omit :process on a single-threaded history: use 0.
     op = {"index": raw.get("index", index), "type": check_type(path, line, raw["type"]),
-          "process": raw.get("process"), "f": raw["f"], "value": raw.get("value")}
-    if op["process"] is None:
-        raise InputError(path, line, "op map needs :process")
+          "process": raw.get("process", 0), "f": raw["f"], "value": raw.get("value")}
     for field in ("time", "key", "node", "error"):
         if field in raw:
             op[field] = raw[field]

@@ -8,7 +8,7 @@ import pytest
 from checkers.linearizable import check_history
 from harness.formats import load
 
-CORPUS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "corpus")
+from tests.conftest import CORPUS
 
 
 def cases():
