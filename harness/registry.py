@@ -14,7 +14,13 @@ from .errors import UsageError
 
 KINDS = {
     "system": ("harness.systems", {"raftkv": "clusters.raftkv:RaftKV"}),
-    "workload": ("harness.workloads", {"register": "workloads.register:RegisterWorkload"}),
+    "workload": ("harness.workloads", {
+        "register": "workloads.register:RegisterWorkload",
+        "list-append": "workloads.list_append:ListAppendWorkload",
+        "rw-register": "workloads.rw_register:RWRegisterWorkload",
+        "bank": "workloads.bank:BankWorkload",
+        "set": "workloads.set:SetWorkload",
+    }),
     "nemesis": ("harness.nemeses", {
         "partition": "nemeses.partition:PartitionNemesis",
         "kill": "nemeses.process:KillNemesis",
