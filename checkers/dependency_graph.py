@@ -27,16 +27,34 @@ DATA_TYPES = ("ww", "wr", "rw")
 
 
 class Graph:
+    """Typed edges `out[a][b] = {kind: witness}`; `succ[a]` is the union over kinds (kept in
+    step, so component searches need not filter kinds edge by edge)."""
+
     def __init__(self):
         self.out: dict[int, dict[int, dict[str, object]]] = {}
+        self.succ: dict[int, set] = {}
 
     def add(self, a: int, b: int, kind: str, witness=None) -> None:
         if a == b:
             return
-        edges = self.out.setdefault(a, {}).setdefault(b, {})
+        nbrs = self.out.get(a)
+        if nbrs is None:
+            nbrs = self.out[a] = {}
+            self.succ[a] = set()
+        edges = nbrs.get(b)
+        if edges is None:
+            edges = nbrs[b] = {}
+            self.succ[a].add(b)
+            if b not in self.out:
+                self.out[b] = {}
+                self.succ[b] = set()
         if kind not in edges:
             edges[kind] = witness
-        self.out.setdefault(b, {})
+
+    def vertex(self, a: int) -> None:
+        if a not in self.out:
+            self.out[a] = {}
+            self.succ[a] = set()
 
     def vertices(self):
         return self.out.keys()
@@ -50,19 +68,29 @@ class Graph:
                 for a, nbrs in self.out.items()}
 
 
-def strongly_connected_components(graph: Graph, kinds) -> list[list[int]]:
-    """Tarjan's algorithm, iterative; only components with more than one vertex."""
+def strongly_connected_components(graph: Graph, kinds=None, within=None) -> list[list[int]]:
+    """Tarjan's algorithm, iterative; only components with more than one vertex.
+
+    kinds=None uses every edge (the fast path: `graph.succ`); otherwise only edges of
+    those kinds, and only among the vertices `within` when given.
+    """
+    if kinds is None:
+        succ = graph.succ
+    else:
+        vertices = within if within is not None else graph.out
+        succ = {a: [b for b, e in graph.out[a].items()
+                    if (within is None or b in within) and any(k in kinds for k in e)]
+                for a in vertices}
     index: dict[int, int] = {}
     low: dict[int, int] = {}
     on_stack: set = set()
     stack: list[int] = []
     result = []
     counter = 0
-    out = graph.out
-    for root in out:
+    for root in succ:
         if root in index:
             continue
-        work = [(root, iter([b for b, e in out[root].items() if any(k in kinds for k in e)]))]
+        work = [(root, iter(succ[root]))]
         index[root] = low[root] = counter
         counter += 1
         stack.append(root)
@@ -76,7 +104,7 @@ def strongly_connected_components(graph: Graph, kinds) -> list[list[int]]:
                     counter += 1
                     stack.append(w)
                     on_stack.add(w)
-                    work.append((w, iter([b for b, e in out[w].items() if any(k in kinds for k in e)])))
+                    work.append((w, iter(succ[w])))
                     advanced = True
                     break
                 if w in on_stack:
@@ -259,16 +287,16 @@ def search_cycles(graph: Graph, wanted: set[str], time_limit_s: float = 60.0) ->
     cycles = []
     seen = set()
     unknown = []
-    kinds_by_special = {None: DATA_TYPES, "process": DATA_TYPES + ("process",),
-                        "realtime": DATA_TYPES + ("process", "realtime")}
-    components_cache = {DATA_TYPES: strongly_connected_components(graph, set(DATA_TYPES))}
-    data_component = {v: i for i, comp in enumerate(components_cache[DATA_TYPES]) for v in comp}
+    # Any cycle, whatever its edge kinds, lies inside one component of the whole graph:
+    # compute those once (a valid history usually has none), and data-only components
+    # only inside them.
+    components = [set(c) for c in strongly_connected_components(graph)]
+    data_components = [c for comp in components
+                       for c in strongly_connected_components(graph, set(DATA_TYPES), comp)]
+    data_component = {v: i for i, comp in enumerate(data_components) for v in comp}
     for spec in specs:
-        kinds = kinds_by_special[spec.special]
-        if kinds not in components_cache:
-            components_cache[kinds] = strongly_connected_components(graph, set(kinds))
-        for component in components_cache[kinds]:
-            members = set(component)
+        search_in = [set(c) for c in data_components] if spec.special is None else components
+        for members in search_in:
             try:
                 steps = find_cycle(graph, members, spec, deadline)
             except SearchBudgetExceeded as e:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 
+from . import gc_paused
 from .consistency import anomalies_to_check, canonical_model
 from .dependency_graph import Graph
 from .isolation import finish
@@ -135,7 +136,7 @@ def build(txns: list[Txn], *, wfr_keys=False, sequential_keys=False, linearizabl
     graph = Graph()
     for t in txns:
         if t.type != "fail":
-            graph.out.setdefault(t.id, {})
+            graph.vertex(t.id)
     readers: dict = defaultdict(list)
     for t, mop, k, v in reads:
         readers[(k, v)].append(t.id)
@@ -226,11 +227,11 @@ def _cyclic_versions(succ) -> list[set]:
     ids = {v: i for i, v in enumerate(succ)}
     back = {i: v for v, i in ids.items()}
     for a, bs in succ.items():
-        g.out.setdefault(ids[a], {})
+        g.vertex(ids[a])
         for b in bs:
             g.add(ids[a], ids[b], "v")
     from .dependency_graph import strongly_connected_components
-    return [{back[i] for i in comp} for comp in strongly_connected_components(g, {"v"})]
+    return [{back[i] for i in comp} for comp in strongly_connected_components(g)]
 
 
 def _reduction(succ):
@@ -255,7 +256,7 @@ def _reduction(succ):
                 yield a, b
 
 
-def check(history: list[dict], consistency_models=("strict-serializable",), anomalies=(),
+def _check(history: list[dict], consistency_models=("strict-serializable",), anomalies=(),
           time_limit_s: float = 60.0, **assumptions) -> dict:
     """Check an rw-register history. `assumptions`: wfr_keys, sequential_keys,
     linearizable_keys (bools), transaction_order (completion index -> rank)."""
@@ -268,6 +269,13 @@ def check(history: list[dict], consistency_models=("strict-serializable",), anom
     result["assumptions"] = sorted(k for k, v in assumptions.items() if v)
     return result
 
+
+
+def check(history: list[dict], consistency_models=("strict-serializable",), anomalies=(),
+          time_limit_s: float = 60.0, **assumptions) -> dict:
+    """See the module docstring for the semantics. Pure: reads the history only."""
+    with gc_paused():
+        return _check(history, consistency_models, anomalies, time_limit_s, **assumptions)
 
 class RWRegisterChecker:
     name = "elle-rw-register"

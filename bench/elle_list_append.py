@@ -1,0 +1,75 @@
+"""List-append checker speed and memory on synthetic histories.
+
+    .venv/bin/python bench/elle_list_append.py [--sizes 10000,100000,1000000]
+        [--keys 100] [--clients 10] [--model strict-serializable] [--inject G-single-item]
+
+For each size, a fresh process generates a history with the simulated store (strict
+serializable, optionally with one injected anomaly), checks it, and reports generation
+time, check time, transactions per second and peak memory (ru_maxrss of that process).
+Target (issue 4): 100 k transactions at strict-serializable in at most 10 s and 2 GB on
+2 cores, with time growing linearly (the last column: seconds per 100 k transactions).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+
+def one(size: int, keys: int, clients: int, model: str, inject: str | None) -> dict:
+    from checkers import list_append
+    from workloads import simulated_store
+
+    t0 = time.perf_counter()
+    history = simulated_store.list_append_history(size, concurrency=clients, key_count=keys, seed=7)
+    if inject:
+        history = simulated_store.inject(history, inject)
+    t1 = time.perf_counter()
+    result = list_append.check(history, [model], time_limit_s=600)
+    t2 = time.perf_counter()
+    return {"size": size, "ops": len(history), "generate_s": t1 - t0, "check_s": t2 - t1,
+            "valid": result["valid"], "anomalies": result["anomaly-types"],
+            "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--sizes", default="10000,100000,1000000")
+    p.add_argument("--keys", type=int, default=100)
+    p.add_argument("--clients", type=int, default=10)
+    p.add_argument("--model", default="strict-serializable")
+    p.add_argument("--inject")
+    p.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.one:
+        print(json.dumps(one(args.one, args.keys, args.clients, args.model, args.inject)))
+        return
+    print(f"list-append at {args.model}, {args.keys} live keys, {args.clients} clients"
+          + (f", injected {args.inject}" if args.inject else ""))
+    print(f"{'txns':>9s} {'generate s':>11s} {'check s':>9s} {'txn/s':>9s} {'peak MiB':>9s} "
+          f"{'s per 100k':>11s}  verdict")
+    for size in [int(s) for s in args.sizes.split(",")]:
+        cmd = [sys.executable, __file__, "--one", str(size), "--keys", str(args.keys),
+               "--clients", str(args.clients), "--model", args.model]
+        if args.inject:
+            cmd += ["--inject", args.inject]
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        if out.returncode != 0:
+            print(f"{size:>9d} failed: {out.stderr.strip().splitlines()[-1:]}")
+            continue
+        r = json.loads(out.stdout)
+        print(f"{size:>9d} {r['generate_s']:11.1f} {r['check_s']:9.2f} {size / r['check_s']:9.0f} "
+              f"{r['peak_mib']:9.0f} {r['check_s'] / size * 100000:11.2f}  {r['valid']} "
+              f"{','.join(r['anomalies'])}")
+
+
+if __name__ == "__main__":
+    main()
