@@ -32,7 +32,7 @@ def finish(graph: Graph, found: dict, txns: list[Txn], models, wanted, time_limi
     for c in cycles["cycles"]:
         steps = [(a, b, k, graph.out[a][b].get(k)) for a, b, k in c["steps"]]
         c["cycle"] = [a for a, _, _, _ in steps] + [steps[0][0]]
-        c["steps"] = [{"from": a, "to": b, "type": k, **(w or {})} for a, b, k, w in steps]
+        c["steps"] = [{**(w or {}), "from": a, "to": b, "type": k} for a, b, k, w in steps]
         c["explanation"] = explain_cycle(steps, by_id)
         c["ops"] = {str(t): by_id[t].mops for t in c["cycle"] if t in by_id}
         found.setdefault(c["type"], []).append(c)

@@ -111,12 +111,12 @@ def build(txns: list[Txn]):
         for v in order:
             w = writer.get((k, v))
             if w is not None and prev_w is not None:
-                graph.add(prev_w, w, "ww", {"key": k, "from": prev_v, "to": v})
+                graph.add(prev_w, w, "ww", {"key": k, "value": prev_v, "next": v})
             if w is not None:
                 prev_v, prev_w = v, w
         if order and prev_w is not None:
             for v, w in unread.get(k, ()):
-                graph.add(prev_w, w, "ww", {"key": k, "from": prev_v, "to": v})
+                graph.add(prev_w, w, "ww", {"key": k, "value": prev_v, "next": v})
         # dirty update: a committed element after an aborted one.
         aborted_at = None
         for i, v in enumerate(order):

@@ -166,7 +166,7 @@ def build(txns: list[Txn], *, wfr_keys=False, sequential_keys=False, linearizabl
         for a, b in _reduction(succ):
             wa, wb = writer.get((k, a)), writer.get((k, b))
             if wa is not None and wb is not None:
-                graph.add(wa, wb, "ww", {"key": k, "from": _show(a), "to": _show(b)})
+                graph.add(wa, wb, "ww", {"key": k, "value": _show(a), "next": _show(b)})
             if wb is not None:
                 for r in readers.get((k, a), ()):
                     graph.add(r, wb, "rw", {"key": k, "value": _show(a), "next": _show(b)})

@@ -102,8 +102,8 @@ def explain_cycle(steps, txns_by_id: dict[int, Txn]) -> list[str]:
     for a, b, kind, witness in steps:
         w = witness or {}
         if kind == "ww":
-            lines.append(f"T{a} wrote {w.get('key')} = {w.get('from')}; T{b} wrote the next "
-                         f"version {w.get('to')}, so T{a} precedes T{b} (ww)")
+            lines.append(f"T{a} wrote {w.get('key')} = {w.get('value')}; T{b} wrote the next "
+                         f"version {w.get('next')}, so T{a} precedes T{b} (ww)")
         elif kind == "wr":
             lines.append(f"T{b} read {w.get('key')} = {w.get('value')}, which T{a} wrote, "
                          f"so T{a} precedes T{b} (wr)")

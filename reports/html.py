@@ -12,6 +12,7 @@ import jinja2
 
 from harness.history import NEMESIS, pair_ops
 
+from .cycles import cycle_svg
 from .linearizability import failure_svg
 from .plots import fault_periods, latency_svg
 
@@ -20,6 +21,7 @@ _env = jinja2.Environment(
     autoescape=True, trim_blocks=True, lstrip_blocks=True)
 _env.filters["tojson_pretty"] = lambda v: json.dumps(v, indent=2, default=str)
 _env.filters["failure_svg"] = failure_svg
+_env.filters["cycle_svg"] = cycle_svg
 
 
 def verdict_word(valid) -> str:

@@ -160,3 +160,16 @@ def test_expected_files(row):
     assert result["valid"] is (row["expected_valid"] == "true")
     if "negative-value" in row["expected_anomaly_types"]:
         assert result["counts"] == {"negative-value": 1}
+
+
+def test_cycle_steps_name_transactions_and_explain_each_edge():
+    [case] = [c for c in CASES if c["id"] == "la-G-single"]
+    result = run_check(case)
+    [cycle] = result["anomalies"]["G-single-item"]
+    assert cycle["cycle"][0] == cycle["cycle"][-1]
+    txn_ids = {t.id for t in _txns(case)}
+    for step in cycle["steps"]:
+        assert step["from"] in txn_ids and step["to"] in txn_ids
+    assert [s["type"] for s in cycle["steps"]].count("rw") == 1
+    text = " ".join(cycle["explanation"])
+    assert "(rw)" in text and "(ww)" in text and "T0 wrote x = 1; T1 wrote the next version 2" in text

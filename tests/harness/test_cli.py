@@ -62,3 +62,29 @@ def test_every_command_has_help():
                  ["image", "build", "--help"], ["clean", "--help"]):
         res = harness(*args)
         assert res.returncode == 0 and "Usage:" in res.stdout, args
+
+
+def test_check_transactional_histories_with_models_and_report(tmp_path):
+    from tests.conftest import CORPUS
+    elle = os.path.join(CORPUS, "elle")
+    report = tmp_path / "elle.html"
+    res = harness("check", os.path.join(elle, "histories", "si-without-g-single.edn"),
+                  "--checker", "elle-list-append", "--consistency-model", "snapshot-isolation",
+                  "--report", str(report))
+    assert res.returncode == 0, res.stdout + res.stderr     # G2-item is allowed by SI
+    res = harness("check", os.path.join(elle, "histories", "si-without-g-single.edn"),
+                  "--checker", "elle-list-append", "--consistency-model", "serializable",
+                  "--json", "--report", str(report))
+    assert res.returncode == 1
+    out = json.loads(res.stdout)
+    assert out["anomaly-types"] == ["G2-item"] and out["not"] == ["repeatable-read"]
+    html = report.read_text()
+    assert "<svg" in html and "precedes itself: a cycle" in html
+    res = harness("check", os.path.join(elle, "jepsen", "bank.json"), "--checker", "bank")
+    assert res.returncode == 0
+    res = harness("check", os.path.join(elle, "histories", "rw-register.edn"),
+                  "--checker", "elle-rw-register")
+    assert res.returncode == 1 and "garbage-read" in res.stdout
+    res = harness("check", os.path.join(elle, "jepsen", "set.edn"), "--checker", "elle-list-append",
+                  "--consistency-model", "sideways")
+    assert res.returncode == 4 and "valid: read-uncommitted" in res.stderr
