@@ -14,7 +14,7 @@ import time
 from . import UNKNOWN
 from .consistency import PROSCRIBED, weakest_violated
 from .dependency_graph import Graph, search_cycles
-from .transactions import Txn, add_process_edges, add_realtime_edges, explain_cycle
+from .transactions import Txn, add_process_edges, add_realtime_edges, explain_cycle, witness
 
 MAX_EXAMPLES = 8
 
@@ -30,7 +30,8 @@ def finish(graph: Graph, found: dict, txns: list[Txn], models, wanted, time_limi
     cycles = search_cycles(graph, wanted, max(0.1, time_limit_s - (time.monotonic() - started)))
     by_id = {t.id: t for t in txns}
     for c in cycles["cycles"]:
-        steps = [(a, b, k, graph.out[a][b].get(k)) for a, b, k in c["steps"]]
+        steps = [(a, b, k, witness(k, graph.out[a][b].get(k), by_id.get(a), by_id.get(b)))
+                 for a, b, k in c["steps"]]
         c["cycle"] = [a for a, _, _, _ in steps] + [steps[0][0]]
         c["steps"] = [{**(w or {}), "from": a, "to": b, "type": k} for a, b, k, w in steps]
         c["explanation"] = explain_cycle(steps, by_id)

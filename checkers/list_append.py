@@ -111,12 +111,12 @@ def build(txns: list[Txn]):
         for v in order:
             w = writer.get((k, v))
             if w is not None and prev_w is not None:
-                graph.add(prev_w, w, "ww", {"key": k, "value": prev_v, "next": v})
+                graph.add(prev_w, w, "ww", (k, prev_v, v))
             if w is not None:
                 prev_v, prev_w = v, w
         if order and prev_w is not None:
             for v, w in unread.get(k, ()):
-                graph.add(prev_w, w, "ww", {"key": k, "value": prev_v, "next": v})
+                graph.add(prev_w, w, "ww", (k, prev_v, v))
         # dirty update: a committed element after an aborted one.
         aborted_at = None
         for i, v in enumerate(order):
@@ -135,7 +135,7 @@ def build(txns: list[Txn]):
             last = values[-1]
             w = writer.get((k, last))
             if w is not None:
-                graph.add(w, t.id, "wr", {"key": k, "value": values})
+                graph.add(w, t.id, "wr", (k, values))
                 appended = writer_appends.get((w, k), [])
                 if appended and appended[-1] != last and w != t.id:
                     anomalies["G1b"].append({"op": t.id, "mop": mop, "writer": w, "element": last})
@@ -150,10 +150,10 @@ def build(txns: list[Txn]):
                 nxt = order[len(values)]
                 w = writer.get((k, nxt))
                 if w is not None:
-                    graph.add(t.id, w, "rw", {"key": k, "value": values, "next": nxt})
+                    graph.add(t.id, w, "rw", (k, values, nxt))
             else:
                 for v, w in unread.get(k, ()):
-                    graph.add(t.id, w, "rw", {"key": k, "value": values, "next": v})
+                    graph.add(t.id, w, "rw", (k, values, v))
         # lost update: same version read, then appended to, by two committed txns.
         if _appends_after(t, mop, k):
             lost[(k, tuple(map(_h, values)))].add(t.id)

@@ -144,7 +144,7 @@ def build(txns: list[Txn], *, wfr_keys=False, sequential_keys=False, linearizabl
             continue
         w = writer.get((k, v))
         if w is not None:
-            graph.add(w, t.id, "wr", {"key": k, "value": v})
+            graph.add(w, t.id, "wr", (k, v))
         elif (k, v) in intermediate:
             if intermediate[(k, v)] != t.id:
                 anomalies["G1b"].append({"op": t.id, "mop": mop, "writer": intermediate[(k, v)]})
@@ -166,10 +166,10 @@ def build(txns: list[Txn], *, wfr_keys=False, sequential_keys=False, linearizabl
         for a, b in _reduction(succ):
             wa, wb = writer.get((k, a)), writer.get((k, b))
             if wa is not None and wb is not None:
-                graph.add(wa, wb, "ww", {"key": k, "value": _show(a), "next": _show(b)})
+                graph.add(wa, wb, "ww", (k, _show(a), _show(b)))
             if wb is not None:
                 for r in readers.get((k, a), ()):
-                    graph.add(r, wb, "rw", {"key": k, "value": _show(a), "next": _show(b)})
+                    graph.add(r, wb, "rw", (k, _show(a), _show(b)))
 
     lost: dict = defaultdict(set)
     for t, mop, k, v in reads:

@@ -50,14 +50,37 @@ def transactions(history: list[dict]) -> list[Txn]:
         value = op.get("value")
         if t != "ok" and value is None and inv is not None:
             value = inv.get("value")
-        txns.append(Txn(op["index"], t, p, [list(m) for m in (value or [])],
+        txns.append(Txn(op["index"], t, p, _mops(value),
                         inv["index"] if inv is not None else None, op["index"]))
     for p, queue in open_invokes.items():
         for inv in queue:
-            txns.append(Txn(inv["index"], "info", p, [list(m) for m in (inv.get("value") or [])],
+            txns.append(Txn(inv["index"], "info", p, _mops(inv.get("value")),
                             inv["index"], None))
     txns.sort(key=lambda t: t.id)
     return txns
+
+
+def _mops(value) -> list:
+    """Micro-ops as lists, without copying when they already are (large histories)."""
+    if not value:
+        return []
+    return value if all(type(m) is list for m in value) else [list(m) for m in value]
+
+
+def witness(kind: str, raw, a: Txn | None, b: Txn | None) -> dict:
+    """Edge witnesses are stored as small tuples (millions of edges); expand one."""
+    if kind == "ww" or kind == "rw":
+        key, value, nxt = raw
+        return {"key": key, "value": value, "next": nxt}
+    if kind == "wr":
+        key, value = raw
+        return {"key": key, "value": value}
+    if kind == "process":
+        return {"process": b.process if b else None}
+    if kind == "realtime":
+        return {"completed": a.complete_index if a else None,
+                "invoked": b.invoke_index if b else None}
+    return {}
 
 
 def add_process_edges(graph: Graph, txns: list[Txn]) -> None:
@@ -67,7 +90,7 @@ def add_process_edges(graph: Graph, txns: list[Txn]) -> None:
                     key=lambda t: t.invoke_index if t.invoke_index is not None else t.id):
         prev = last.get(t.process)
         if prev is not None and prev.type == "ok":
-            graph.add(prev.id, t.id, "process", {"process": t.process})
+            graph.add(prev.id, t.id, "process")     # witness rebuilt from the txns
         last[t.process] = t
 
 
@@ -90,8 +113,7 @@ def add_realtime_edges(graph: Graph, txns: list[Txn]) -> None:
         else:
             before = preds.get(t.id, frozenset())
             for p in before:
-                graph.add(p.id, t.id, "realtime", {"completed": p.complete_index,
-                                                   "invoked": t.invoke_index})
+                graph.add(p.id, t.id, "realtime")   # witness rebuilt from the txns
             frontier -= before
             frontier.add(t)
 
