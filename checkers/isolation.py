@@ -27,7 +27,7 @@ def finish(graph: Graph, found: dict, txns: list[Txn], models, wanted, time_limi
     if any(s.endswith("-realtime") for s in wanted):
         add_realtime_edges(graph, txns)
     edges = graph.edge_count()
-    cycles = search_cycles(graph, wanted, max(0.1, time_limit_s - (time.monotonic() - started)))
+    cycles = search_cycles(graph, wanted, max(0.0, time_limit_s - (time.monotonic() - started)))
     by_id = {t.id: t for t in txns}
     for c in cycles["cycles"]:
         steps = [(a, b, k, witness(k, graph.out[a][b].get(k), by_id.get(a), by_id.get(b)))

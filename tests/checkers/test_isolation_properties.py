@@ -57,3 +57,11 @@ def test_each_injected_anomaly_is_reported_as_its_class(kind, seed):
                "dirty-update": {"G1a"}, "incompatible-order": {"G1c", "G0"},
                "duplicate-elements": set(), "G1b": {"G-single-item"}}
     assert set(result["anomaly-types"]) <= {kind} | implied.get(kind, set())
+
+
+def test_a_cycle_search_out_of_budget_is_unknown_with_the_component_noted():
+    history = inject(list_append_history(100, seed=3), "G-single-item")
+    result = list_append.check(history, ["strict-serializable"], time_limit_s=0)
+    assert result["valid"] == "unknown"
+    assert "time limit" in result["unknown_reason"]
+    assert result["unknown"][0]["component_size"] >= 2 and result["unknown"][0]["component_sample"]
