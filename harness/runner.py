@@ -198,7 +198,11 @@ class _Signals:
             signal.signal(sig, handler)
 
 
-def run_test(cfg: TestConfig, echo=print) -> RunOutcome:
+def _print(message: str, err: bool = False) -> None:
+    print(message, file=sys.stderr if err else sys.stdout)
+
+
+def run_test(cfg: TestConfig, echo=_print) -> RunOutcome:
     system, workload, nemeses = resolve(cfg)
     # Pre-flight before anything is written: no engine or no image means no run folder.
     client = docker_backend.connect()
@@ -244,6 +248,7 @@ def run_test(cfg: TestConfig, echo=print) -> RunOutcome:
 
     watchdog = threading.Timer(hard_deadline_s, watchdog_expired)
     watchdog.daemon = True
+    clock = Clock()
     try:
         signals.install()
         watchdog.start()
@@ -260,7 +265,7 @@ def run_test(cfg: TestConfig, echo=print) -> RunOutcome:
              f"running for {cfg.time_limit:g}s with {cfg.concurrency} clients"
              + (f", nemesis {'+'.join(cfg.nemeses)} every {cfg.nemesis_interval:g}s" if cfg.nemeses else ""))
         dispatcher = _Dispatcher(nemeses, run, random.Random(rng.random()))
-        clock = Clock()
+        clock = Clock()          # time 0 of the history: the start of the workload
         config["cluster_ready_s"] = round(ready_s, 2)
         interpret(build_generator(cfg, workload, history), concurrency=cfg.concurrency,
                   nodes=cluster.nodes, make_client=system.client(cluster, cfg.workload),
@@ -283,7 +288,7 @@ def run_test(cfg: TestConfig, echo=print) -> RunOutcome:
             if dispatcher is not None and dispatcher.active:
                 for kind in list(dispatcher.active):
                     history.append({"process": "nemesis", "type": "info", "f": kind,
-                                    "value": {"phase": "end", "final": True}})
+                                    "value": {"phase": "end", "final": True}, "time": clock()})
             cleanup()
         except Exception as e:
             log.exception("cleanup failed")
@@ -305,8 +310,13 @@ def run_test(cfg: TestConfig, echo=print) -> RunOutcome:
     if failure is not None:
         results["error"] = str(failure)
     store.write_json(run_dir / "results.json", results)
-    html_report.write(run_dir / "report.html", title=cfg.test_name, config=config,
-                      history=history.ops, results=results)
+    try:
+        html_report.write(run_dir / "report.html", title=cfg.test_name, config=config,
+                          history=history.ops, results=results)
+    except Exception as e:   # the verdict stands without the report; keep the traceback
+        log.exception("writing the report failed")
+        echo(f"warning: could not write the report ({type(e).__name__}: {e}); "
+             f"results are in {run_dir / 'results.json'}", err=True)
     logging.getLogger().removeHandler(handler)
     if failure is not None:
         what = "interrupted" if interrupted else "failed"

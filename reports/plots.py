@@ -24,10 +24,10 @@ def fault_periods(history: list[dict]) -> list[dict]:
             open_[op["f"]] = op
         elif phase == "end" and op["f"] in open_:
             start = open_.pop(op["f"])
-            periods.append({"fault": op["f"], "start_s": start["time"] / 1e9,
-                            "end_s": op["time"] / 1e9, "value": start.get("value")})
+            periods.append({"fault": op["f"], "start_s": start.get("time", 0) / 1e9,
+                            "end_s": op.get("time", end_time) / 1e9, "value": start.get("value")})
     for f, start in open_.items():
-        periods.append({"fault": f, "start_s": start["time"] / 1e9, "end_s": end_time / 1e9,
+        periods.append({"fault": f, "start_s": start.get("time", 0) / 1e9, "end_s": end_time / 1e9,
                         "value": start.get("value")})
     return sorted(periods, key=lambda p: p["start_s"])
 

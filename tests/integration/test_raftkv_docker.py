@@ -110,3 +110,28 @@ def test_docker_down_is_exit_3_with_what_to_do(tmp_path):
     assert res.returncode == 3
     assert "dockerd" in res.stderr and "Traceback" not in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_ctrl_c_mid_run_heals_cleans_up_and_keeps_the_history(docker_client, tmp_path):
+    store = str(tmp_path / "store")
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "test", "--system", "raftkv",
+                             "--nemesis", "partition", "--time-limit", "60",
+                             "--nemesis-interval", "2", "--store", store],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    latest = os.path.join(store, "latest", "history.jsonl")
+    while time.monotonic() < deadline:
+        if os.path.exists(latest) and any('"phase":"start"' in line for line in open(latest)):
+            break          # a partition is in force right now or was
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=90)
+    assert proc.returncode == 3, out + err
+    assert "interrupted" in (out + err)
+    assert harness_objects(docker_client) == ([], [])
+    run_dir = run_dir_of(store)
+    results = json.load(open(os.path.join(run_dir, "results.json")))
+    assert "interrupted by SIGINT" in results["error"]
+    history = [json.loads(line) for line in open(os.path.join(run_dir, "history.jsonl"))]
+    phases = [op["value"]["phase"] for op in history if op["process"] == "nemesis" and op.get("value")]
+    assert phases and phases.count("start") == phases.count("end")    # healed, and recorded
