@@ -13,8 +13,12 @@ from harness.control.docker import MANAGED, RUN
 from .conftest import ROOT, harness, results_of, run_dir_of
 
 
-def harness_objects(client):
-    labels = {"label": [f"{MANAGED}=true", RUN]}
+def harness_objects(client, store=None):
+    """The harness's containers and networks: those of the run in `store`, or all."""
+    run = ""
+    if store is not None:
+        run = "=" + json.load(open(os.path.join(run_dir_of(store), "test.json")))["run_id"]
+    labels = {"label": [f"{MANAGED}=true", RUN + run]}
     containers = client.containers.list(all=True, filters=labels)
     networks = client.networks.list(filters=labels)
     return containers, networks
@@ -39,7 +43,7 @@ def test_safe_raftkv_under_partitions_is_linearizable(docker_client, tmp_path):
     assert phases.count("start") >= 2 and phases.count("start") == phases.count("end")
     config = json.load(open(os.path.join(run_dir, "test.json")))
     assert config["seed"] is not None and config["cluster_ready_s"] < 15
-    assert harness_objects(docker_client) == ([], [])
+    assert harness_objects(docker_client, store) == ([], [])
 
 
 def test_unsafe_reads_are_caught_as_not_linearizable(docker_client, tmp_path):
@@ -54,7 +58,7 @@ def test_unsafe_reads_are_caught_as_not_linearizable(docker_client, tmp_path):
     assert failure["op"]["f"] == "read"
     report = open(os.path.join(run_dir_of(store), "report.html")).read()
     assert "is not linearizable" in report
-    assert harness_objects(docker_client) == ([], [])
+    assert harness_objects(docker_client, store) == ([], [])
 
 
 def test_kill_and_partition_together_on_safe_raftkv_is_valid(docker_client, tmp_path):
@@ -88,15 +92,18 @@ def test_kill_9_of_the_harness_leaves_a_checkable_history_and_clean_removes_only
         assert history_path, "the run never got going"
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        containers, networks = harness_objects(docker_client)
+        containers, networks = harness_objects(docker_client, store)
         assert len(containers) == 5 and len(networks) == 1   # left behind by kill -9
+        before = harness_objects(docker_client)
 
         check = harness("check", history_path)
         assert check.returncode in (0, 1, 2), check.stdout + check.stderr
         assert history_path in check.stdout
 
         clean = harness("clean")
-        assert clean.returncode == 0 and "removed 5 container(s) and 1 network(s)" in clean.stdout
+        assert clean.returncode == 0
+        assert (f"removed {len(before[0])} container(s) and {len(before[1])} network(s)"
+                in clean.stdout)
         assert harness_objects(docker_client) == ([], [])
         bystander.reload()
         assert bystander.status == "running"
@@ -128,7 +135,7 @@ def test_ctrl_c_mid_run_heals_cleans_up_and_keeps_the_history(docker_client, tmp
     out, err = proc.communicate(timeout=90)
     assert proc.returncode == 3, out + err
     assert "interrupted" in (out + err)
-    assert harness_objects(docker_client) == ([], [])
+    assert harness_objects(docker_client, store) == ([], [])
     run_dir = run_dir_of(store)
     results = json.load(open(os.path.join(run_dir, "results.json")))
     assert "interrupted by SIGINT" in results["error"]
