@@ -151,19 +151,6 @@ def build_generator(cfg: TestConfig, workload, history: HistoryWriter):
     )
 
 
-class _Dispatcher(NemesisDispatcher):
-    """The run's dispatcher also understands the end-of-main-phase heal-all op."""
-
-    def invoke(self, op):
-        if (op.get("value") or {}).get("action") == "heal-all":
-            active = list(self.active)
-            self.heal_all()
-            if active:
-                return {"type": "info", "f": active[-1], "value": {"phase": "end", "final": True}}
-            return {"type": "info", "f": "heal", "value": None}
-        return super().invoke(op)
-
-
 def _file_logging(path: Path) -> logging.Handler:
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -264,7 +251,7 @@ def run_test(cfg: TestConfig, echo=_print) -> RunOutcome:
         echo(f"cluster of {cfg.nodes} {cfg.system} nodes ready in {ready_s:.1f}s; "
              f"running for {cfg.time_limit:g}s with {cfg.concurrency} clients"
              + (f", nemesis {'+'.join(cfg.nemeses)} every {cfg.nemesis_interval:g}s" if cfg.nemeses else ""))
-        dispatcher = _Dispatcher(nemeses, run, random.Random(rng.random()))
+        dispatcher = NemesisDispatcher(nemeses, run, random.Random(rng.random()))
         clock = Clock()          # time 0 of the history: the start of the workload
         config["cluster_ready_s"] = round(ready_s, 2)
         interpret(build_generator(cfg, workload, history), concurrency=cfg.concurrency,

@@ -4,7 +4,8 @@
 start a fault of a kind chosen at random, wait `interval`, heal it, repeat. A final
 heal is not part of the schedule: the runner always heals everything itself.
 
-`NemesisDispatcher` executes those ops: op value {"fault": kind, "action": start|stop}.
+`NemesisDispatcher` executes those ops: op value {"fault": kind, "action": start|stop}, and
+{"action": "heal-all"}, which the runner schedules when the main phase ends.
 Its completion carries the fault's name as `f` and what it did as `value`, which the
 interpreter records as one `info` event with process "nemesis" when the fault starts and
 one when it ends.
@@ -60,7 +61,12 @@ class NemesisDispatcher:
                 value = self.nemeses[kind].stop(self.run)
                 log.info("nemesis: healed %s %s", kind, value)
                 return {"type": "info", "f": kind, "value": value}
-            return {"type": "info", "f": op.get("f", "noop"), "value": None}
+        if action == "heal-all":
+            active = list(self.active)
+            self.heal_all()
+            if active:   # recorded as the end of the fault that was still in force
+                return {"type": "info", "f": active[-1], "value": {"phase": "end", "final": True}}
+        return {"type": "info", "f": op.get("f", "noop"), "value": None}
 
     def heal_all(self) -> list[str]:
         """Heal every nemesis; returns the names of those that raised (after trying all)."""
