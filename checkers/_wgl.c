@@ -139,6 +139,50 @@ static int memo_insert(Memo *m, const uint64_t *bits, uint64_t state) {
     return 1;
 }
 
+/* ---------------------------------------------------------------- native kv model */
+/* The built-in kv model (get / put / append on one key's string) stepped in C, so its
+ * all-distinct string states do not cost a Python call each. native = (states, ids, ops):
+ * states a list of str (index = state id), ids a dict str -> id, ops a list of
+ * (fcode, input, output, known) with fcode 0 get, 1 put, 2 append. Semantics are those of
+ * checkers.models.KV.step. Returns the next state id, -1 if illegal, -2 over the memory
+ * share, -3 on a Python error. */
+static long long native_bytes = 0;
+
+static int32_t native_kv_step(PyObject *native, int32_t state_id, int32_t op_id, long long limit) {
+    PyObject *states = PyTuple_GET_ITEM(native, 0), *ids = PyTuple_GET_ITEM(native, 1);
+    PyObject *op = PyList_GET_ITEM(PyTuple_GET_ITEM(native, 2), op_id);
+    long fcode = PyLong_AsLong(PyTuple_GET_ITEM(op, 0));
+    PyObject *input = PyTuple_GET_ITEM(op, 1), *output = PyTuple_GET_ITEM(op, 2);
+    int known = PyObject_IsTrue(PyTuple_GET_ITEM(op, 3));
+    PyObject *state = PyList_GET_ITEM(states, state_id);
+    PyObject *next;
+    if (fcode == 0) {
+        if (!known) return state_id;
+        int eq = PyUnicode_Check(output) ? PyUnicode_Compare(output, state) == 0 : 0;
+        if (PyErr_Occurred()) return -3;
+        return eq ? state_id : -1;
+    } else if (fcode == 1) {
+        next = input; Py_INCREF(next);
+    } else if (fcode == 2) {
+        next = PyUnicode_Concat(state, input);
+        if (!next) return -3;
+    } else {
+        return -1;
+    }
+    PyObject *existing = PyDict_GetItemWithError(ids, next);
+    if (existing) { long id = PyLong_AsLong(existing); Py_DECREF(next); return (int32_t)id; }
+    if (PyErr_Occurred()) { Py_DECREF(next); return -3; }
+    native_bytes += PyUnicode_GET_LENGTH(next) + 120;
+    if (native_bytes > limit / 2) { Py_DECREF(next); return -2; }
+    Py_ssize_t id = PyList_GET_SIZE(states);
+    PyObject *id_obj = PyLong_FromSsize_t(id);
+    if (!id_obj || PyList_Append(states, next) < 0 || PyDict_SetItem(ids, next, id_obj) < 0) {
+        Py_XDECREF(id_obj); Py_DECREF(next); return -3;
+    }
+    Py_DECREF(id_obj); Py_DECREF(next);
+    return (int32_t)id;
+}
+
 /* ---------------------------------------------------------------- search */
 typedef struct { int32_t node; int32_t state; int32_t forced; } Frame;
 
@@ -148,9 +192,11 @@ static PyObject *search(PyObject *self, PyObject *args) {
     long init_state;
     double deadline;
     long long memory_limit;
-    if (!PyArg_ParseTuple(args, "nOOlOOdL", &n, &events, &step_fn, &init_state,
-                          &observer_list, &twin_list, &deadline, &memory_limit))
+    PyObject *native = Py_None;
+    if (!PyArg_ParseTuple(args, "nOOlOOdL|O", &n, &events, &step_fn, &init_state,
+                          &observer_list, &twin_list, &deadline, &memory_limit, &native))
         return NULL;
+    native_bytes = 0;
     if (n <= 0) return Py_BuildValue("(inN)", 1, (Py_ssize_t)0, PyList_New(0));
 
     Py_ssize_t size = 2 * n + 1;
@@ -211,11 +257,16 @@ static PyObject *search(PyObject *self, PyObject *args) {
             int64_t key = (int64_t)state * n + op;
             int32_t next_state;
             if (!step_cache_get(&cache, key, &next_state)) {
-                PyObject *r = PyObject_CallFunction(step_fn, "ii", (int)state, (int)op);
-                if (!r) goto done;
-                next_state = (int32_t)PyLong_AsLong(r);
-                Py_DECREF(r);
-                if (PyErr_Occurred()) goto done;
+                if (native != Py_None) {
+                    next_state = native_kv_step(native, state, op, memory_limit);
+                    if (next_state == -3) goto done;
+                } else {
+                    PyObject *r = PyObject_CallFunction(step_fn, "ii", (int)state, (int)op);
+                    if (!r) goto done;
+                    next_state = (int32_t)PyLong_AsLong(r);
+                    Py_DECREF(r);
+                    if (PyErr_Occurred()) goto done;
+                }
                 if (next_state == -2) { status = -2; break; }   /* the model's states are too big */
                 if (step_cache_put(&cache, key, next_state) < 0) { PyErr_NoMemory(); goto done; }
             }

@@ -177,7 +177,7 @@ def _check_compiled(model: Model, ops: list[Operation], deadline: float,
 
     status, iterations, prefix = _wgl.search(
         n, [(kind, op_id) for _, kind, op_id in events], step_ids, 0, observer, twin_prev,
-        deadline, memory_limit)
+        deadline, memory_limit, _native_model(model, ops, states, state_ids))
     if status == -1:
         raise SearchTimeout(iterations)
     if status == -2:
@@ -185,6 +185,25 @@ def _check_compiled(model: Model, ops: list[Operation], deadline: float,
     if status == 1:
         return {"valid": True, "ops": n, "iterations": iterations}
     return {"valid": False, "ops": n, "iterations": iterations, **explain(model, ops, prefix)}
+
+
+KV_CODES = {"get": 0, "put": 1, "append": 2}
+
+
+def _native_model(model: Model, ops: list[Operation], states: list, state_ids: dict):
+    """The built-in kv model's steps run in the compiled core (same semantics as KV.step)
+    when every value is a string; any other model steps through Python."""
+    from .models import KV
+    if type(model) is not KV or not isinstance(states[0], str):
+        return None
+    table = []
+    for op in ops:
+        if op.f not in KV_CODES or not isinstance(op.input if op.f != "get" else "", str):
+            return None
+        if op.f == "get" and op.known and not isinstance(op.output, str):
+            return None
+        table.append((KV_CODES[op.f], op.input if op.f != "get" else "", op.output, op.known))
+    return (states, state_ids, table)
 
 
 def check_operations_python(model: Model, ops: list[Operation], deadline: float,
@@ -324,6 +343,28 @@ def explain(model: Model, ops: list[Operation], prefix: list[int]) -> dict:
     }
 
 
+def _check_one(model, ops, budget, deadline, engine, memory_limit):
+    round_deadline = deadline if budget is None else min(deadline, time.monotonic() + budget)
+    try:
+        return check_operations(model, ops, round_deadline, engine, memory_limit)
+    except SearchTimeout:
+        return "round-timeout" if round_deadline < deadline else "timeout"
+    except SearchMemoryLimit:
+        return "memory"
+
+
+SETTLED_BUDGET_S = 0.005
+
+
+def _run_serial(model, partitions, keys, budget, deadline, engine, memory_limit, settled):
+    for key in keys:
+        # Once a violation settles the verdict, other keys get only a quick look: cheap ones
+        # still get a verdict, hard ones are left unchecked.
+        if settled():
+            budget = SETTLED_BUDGET_S if budget is None else min(budget, SETTLED_BUDGET_S)
+        yield key, _check_one(model, partitions[key], budget, deadline, engine, memory_limit)
+
+
 def check_history(history: list[dict], model_name: str | None = None,
                   time_limit_s: float = 60.0, model: Model | None = None,
                   semantics: Semantics | None = None, engine: str = "auto",
@@ -356,34 +397,34 @@ def check_history(history: list[dict], model_name: str | None = None,
     # restarted in a later round costs at most the sum of its earlier budgets (~11%).
     for budget in ROUND_BUDGETS_S:
         unfinished = []
-        for key in pending:
-            round_deadline = deadline if budget is None else min(deadline, time.monotonic() + budget)
-            try:
-                res = check_operations(model, partitions[key], round_deadline, engine, memory_limit)
-            except SearchTimeout:
-                if round_deadline < deadline:
-                    unfinished.append(key)
-                    continue
+        settled = (lambda: bool(failures)) if not exhaustive else (lambda: False)
+        for key, outcome in _run_serial(model, partitions, pending, budget, deadline, engine,
+                                        memory_limit, settled):
+            if outcome == "round-timeout":
+                unfinished.append(key)
+                continue
+            if outcome == "timeout":
                 verdicts[key] = UNKNOWN
                 unknown_keys.append(key)
                 reasons.add(f"time limit of {time_limit_s:g}s reached")
-            except SearchMemoryLimit:
+            elif outcome == "memory":
                 verdicts[key] = UNKNOWN
                 unknown_keys.append(key)
                 reasons.add(f"memory limit of {memory_limit / 2**20:g} MiB reached")
             else:
-                verdicts[key] = res["valid"]
-                if res["valid"] is False:
-                    failures.append({"key": key, **res})
+                verdicts[key] = outcome["valid"]
+                if outcome["valid"] is False:
+                    failures.append({"key": key, **outcome})
             done += 1
             if progress is not None:
                 progress(done, total)
-        pending = unfinished
+        pending = sorted(unfinished, key=repr)
         if not pending:
             break
         if failures and not exhaustive:
             unchecked_keys = pending
             break
+    failures.sort(key=lambda f: repr(f["key"]))
     valid = merge_valid(verdicts.values())
     result = {
         "valid": valid,

@@ -88,6 +88,9 @@ def load(path: str, fmt: str | None = None) -> LoadedHistory:
     elif fmt == "porcupine-etcd":
         from .porcupine import load_etcd_log
         ops = load_etcd_log(path)
+    elif fmt == "porcupine-kv":
+        from .porcupine import load_kv_log
+        ops = load_kv_log(path)
     else:
         from .jepsen import load_edn
         ops = load_edn(path)

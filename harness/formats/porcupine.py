@@ -39,3 +39,40 @@ def load_etcd_log(path: str) -> list[dict]:
                 op["error"] = "timed-out"
             ops.append(op)
     return ops
+
+
+# Porcupine's kv logs: one flat EDN map per line, almost always in exactly this shape.
+_KV_LINE = re.compile(r'^\{:process (\d+), :type :(invoke|ok|fail|info), :f :(get|put|append), '
+                      r':key "((?:[^"\\]|\\.)*)", :value (nil|"((?:[^"\\]|\\.)*)")\}\s*$')
+
+
+def load_kv_log(path: str) -> list[dict]:
+    """Porcupine kv logs, with a fast path for the common line shape (the EDN reader
+    handles any other line, and reports errors with the line number)."""
+    from . import check_type
+    from .jepsen import normalize_op
+    ops = []
+    try:
+        f = open(path, encoding="utf-8")
+    except OSError as e:
+        raise InputError(path, None, e.strerror or str(e)) from None
+    with f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            m = _KV_LINE.match(line)
+            if m and "\\" not in line:
+                process, typ, fname, key, raw_value, value = m.groups()
+                ops.append({"index": len(ops), "type": typ, "process": int(process), "f": fname,
+                            "value": None if raw_value == "nil" else value, "key": key})
+                continue
+            try:
+                forms = read_all(line)
+            except EDNError as e:
+                raise InputError(path, lineno, f"EDN: {e.what}") from None
+            for _, raw in forms:
+                if not isinstance(raw, dict):
+                    raise InputError(path, lineno, "expected an op map")
+                check_type(path, lineno, raw.get("type"))
+                ops.append(normalize_op(raw, path, lineno, len(ops)))
+    return ops
