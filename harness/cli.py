@@ -58,6 +58,9 @@ def cli(verbose: bool) -> None:
 @click.option("--partition-shapes", metavar="S[,S...]",
               help="Partition shapes to choose from: halves, one, majorities-ring, bridge, "
                    "primaries  [default: all]")
+@click.option("--process-targets", metavar="T[,T...]",
+              help="Whom kill and pause hit, chosen per fault: one, minority, majority, all, "
+                   "primaries  [default: one,minority,primaries]")
 @click.option("--seed", type=int, help="Random seed (recorded in test.json).")
 @click.option("--store", "store_dir", default="store", show_default=True,
               help="Where runs are stored.")
@@ -67,7 +70,8 @@ def cli(verbose: bool) -> None:
               help="Seconds the checkers may take before answering unknown.")
 @click.option("--keep-cluster", is_flag=True, help="Leave the containers running afterwards.")
 def test_cmd(system, workload, nemesis, nodes, concurrency, time_limit, rate, nemesis_interval,
-             partition_shapes, seed, store_dir, system_opts, check_time_limit, keep_cluster):
+             partition_shapes, process_targets, seed, store_dir, system_opts, check_time_limit,
+             keep_cluster):
     """Deploy a cluster, run a workload under faults, check the history, write a report."""
     from .runner import TestConfig, run_test
 
@@ -76,6 +80,7 @@ def test_cmd(system, workload, nemesis, nodes, concurrency, time_limit, rate, ne
                      nemesis_interval=nemesis_interval, seed=seed, store=store_dir,
                      system_opts=list(system_opts),
                      partition_shapes=_split_names(partition_shapes) or None,
+                     process_targets=_split_names(process_targets) or None,
                      check_time_limit=check_time_limit, keep_cluster=keep_cluster)
     outcome = run_test(cfg, echo=click.echo)
     click.echo(outcome.message, err=outcome.exit_code >= EXIT_HARNESS_FAILURE)

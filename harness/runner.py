@@ -61,6 +61,7 @@ class TestConfig:
     store: str = store.DEFAULT_STORE
     system_opts: list[str] = field(default_factory=list)
     partition_shapes: list[str] | None = None
+    process_targets: list[str] | None = None
     check_time_limit: float = 120.0
     keep_cluster: bool = False
 
@@ -126,6 +127,8 @@ def resolve(cfg: TestConfig):
         cls = registry.lookup("nemesis", name, "--nemesis")
         if name == "partition" and cfg.partition_shapes:
             nemeses[name] = cls(cfg.partition_shapes)
+        elif name in ("kill", "pause") and cfg.process_targets:
+            nemeses[name] = cls(cfg.process_targets)
         else:
             nemeses[name] = cls()
     if cfg.concurrency is None:

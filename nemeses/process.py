@@ -1,7 +1,9 @@
 """Process faults: crash (SIGKILL, restart on heal) and pause (SIGSTOP, SIGCONT on heal).
 
-Targets are chosen per fault among Jepsen's specs: `one` random node, a `minority`, or
-the `primaries` (current leaders, from the system). The system does the signalling
+Targets are chosen per fault among Jepsen's specs: `one` random node, a `minority`, a
+`majority`, `all` nodes, or the `primaries` (current leaders, from the system); by default
+one, minority or primaries. Crashing a majority or all at once is what exposes lost
+un-fsynced writes. The system does the signalling
 (`kill`, `start`, `pause`, `resume`), since only it knows its processes.
 """
 
@@ -10,7 +12,8 @@ from __future__ import annotations
 import random
 from concurrent.futures import ThreadPoolExecutor
 
-TARGETS = ("one", "minority", "primaries")
+TARGETS = ("one", "minority", "primaries")        # the default choice
+ALL_TARGETS = ("one", "minority", "majority", "all", "primaries")
 
 
 def choose_targets(spec: str, nodes: list[str], rng: random.Random,
@@ -41,6 +44,11 @@ class _ProcessFault:
 
     def __init__(self, targets=TARGETS):
         self.targets = tuple(targets)
+        unknown = [t for t in self.targets if t not in ALL_TARGETS]
+        if unknown:
+            from harness.errors import UsageError
+            raise UsageError(f"unknown --process-targets {', '.join(unknown)}; valid: "
+                             f"{', '.join(ALL_TARGETS)}")
         self.affected: list[str] = []
 
     def start(self, run, rng):

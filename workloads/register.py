@@ -58,6 +58,15 @@ class RegisterOps:
         return op, RegisterOps(self.live_keys, self.ops_per_key, live, next_key)
 
     def update(self, ctx, event):
+        """A failed op certainly neither changed nor observed its key: give the key its op
+        back. Otherwise an outage (every op failing fast) would retire the keys written just
+        before it before anyone could read them again, and lost writes would go unobserved."""
+        if event.get("type") != "fail":
+            return self
+        for slot, (key, count) in enumerate(self.live):
+            if key == event.get("key") and count > 0:
+                live = self.live[:slot] + ((key, count - 1),) + self.live[slot + 1:]
+                return RegisterOps(self.live_keys, self.ops_per_key, live, self.next_key)
         return self
 
 

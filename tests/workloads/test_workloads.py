@@ -48,3 +48,17 @@ def test_simulated_store_histories_pair_every_invoke_with_an_ok():
 def test_time_limited_workload_stops():
     ops = simulate(gen.TimeLimit(SECOND, RegisterOps()), threads=2, latency_ns=SECOND // 20)
     assert 30 <= len(ops) <= 42
+
+
+def test_failed_ops_give_their_key_its_budget_back():
+    import random as _random
+    from harness.generator import Context
+    ops = RegisterOps(live_keys=1, ops_per_key=3)
+    ctx = Context(0, frozenset({0}), {0: 0}, _random.Random(0), frozenset({0}))
+    op, ops = ops.op(ctx)
+    op2, ops = ops.op(ctx)
+    assert ops.live == ((0, 2),)
+    ops = ops.update(ctx, dict(op2, type="fail"))
+    assert ops.live == ((0, 1),)              # an outage does not retire the key
+    ops = ops.update(ctx, dict(op, type="info"))
+    assert ops.live == ((0, 1),)              # an indeterminate op may have touched it
