@@ -10,13 +10,16 @@ from .edn import EDNError, read_all
 _LINE = re.compile(r"^\S+\s+jepsen\.util\s+-\s+(\S+)\s+:(\w+)\s+:(\w+)\s*(.*?)\s*$")
 
 
-def load_etcd_log(path: str) -> list[dict]:
-    ops = []
+def _open(path: str):
     try:
-        f = open(path, encoding="utf-8")
+        return open(path, encoding="utf-8")
     except OSError as e:
         raise InputError(path, None, e.strerror or str(e)) from None
-    with f:
+
+
+def load_etcd_log(path: str) -> list[dict]:
+    ops = []
+    with _open(path) as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -52,11 +55,7 @@ def load_kv_log(path: str) -> list[dict]:
     from . import check_type
     from .jepsen import normalize_op
     ops = []
-    try:
-        f = open(path, encoding="utf-8")
-    except OSError as e:
-        raise InputError(path, None, e.strerror or str(e)) from None
-    with f:
+    with _open(path) as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue

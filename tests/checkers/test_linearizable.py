@@ -1,4 +1,3 @@
-import itertools
 import time
 
 import pytest
@@ -16,6 +15,8 @@ def test_the_compiled_core_is_built():
     # pip install builds it from source; a silent fallback would hide a 10x slowdown.
     assert compiled_core_available()
 from checkers.models import CASRegister
+
+from .brute_force import brute_force, interleave
 
 
 def h(*events):
@@ -109,35 +110,6 @@ def test_memory_limit_gives_unknown_not_a_crash(engine):
 
 # ---------------------------------------------------------------- brute force comparison
 
-def brute_force(model, ops):
-    """Try every order consistent with real time, with unknown ops optional."""
-    known = [o for o in ops if o.known]
-    unknown = [o for o in ops if not o.known]
-    for r in range(len(unknown) + 1):
-        for chosen in itertools.combinations(unknown, r):
-            candidate = known + list(chosen)
-            for order in itertools.permutations(candidate):
-                if not respects_real_time(order):
-                    continue
-                state, legal = model.init(), True
-                for op in order:
-                    legal, state = model.step(state, op)
-                    if not legal:
-                        break
-                if legal:
-                    return True
-    return False
-
-
-def respects_real_time(order):
-    for i, a in enumerate(order):
-        for b in order[i + 1:]:
-            # b is placed after a: illegal if b completed before a was invoked.
-            if b.complete_index is not None and b.complete_index < a.invoke_index:
-                return False
-    return True
-
-
 @st.composite
 def small_histories(draw):
     n_ops = draw(st.integers(1, 5))
@@ -154,18 +126,7 @@ def small_histories(draw):
             value = out = [draw(st.integers(0, 2)), draw(st.integers(0, 2))]
         events.append(("invoke", p, f, value))
         events.append((outcome, p, f, out))
-    # Random interleaving that keeps each invoke before its completion.
-    order = draw(st.permutations(list(range(len(events)))))
-    placed, result = set(), []
-    pending = list(order)
-    while pending:
-        for i in pending:
-            if i % 2 == 0 or (i - 1) in placed:
-                placed.add(i)
-                result.append(events[i])
-                pending.remove(i)
-                break
-    return h(*result)
+    return h(*interleave(events, draw(st.permutations(list(range(len(events)))))))
 
 
 @settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -85,7 +85,6 @@ def test_unfinished_keys_are_left_unchecked_once_a_violation_settles_the_verdict
 
 
 # ---------------------------------------------------------------- kv against brute force
-import itertools  # noqa: E402
 import time  # noqa: E402
 
 from hypothesis import HealthCheck, given, settings  # noqa: E402
@@ -95,25 +94,7 @@ from checkers.linearizable import check_operations, operations_from_history  # n
 from checkers.models import KV  # noqa: E402
 from harness.formats import Semantics  # noqa: E402
 
-
-def kv_brute_force(ops):
-    model = KV()
-    known = [o for o in ops if o.known]
-    unknown = [o for o in ops if not o.known]
-    for r in range(len(unknown) + 1):
-        for chosen in itertools.combinations(unknown, r):
-            for order in itertools.permutations(known + list(chosen)):
-                if any(b.complete_index is not None and b.complete_index < a.invoke_index
-                       for i, a in enumerate(order) for b in order[i + 1:]):
-                    continue
-                state, legal = model.init(), True
-                for op in order:
-                    legal, state = model.step(state, op)
-                    if not legal:
-                        break
-                if legal:
-                    return True
-    return False
+from .brute_force import brute_force, interleave  # noqa: E402
 
 
 @st.composite
@@ -127,23 +108,14 @@ def kv_histories(draw):
         out = draw(st.sampled_from(["", "a", "b", "ab", "ba", "aa"])) if f == "get" else value
         events.append(("invoke", p, f, value))
         events.append((outcome, p, f, out))
-    order = draw(st.permutations(range(len(events))))
-    placed, result, pending = set(), [], list(order)
-    while pending:
-        for i in pending:
-            if i % 2 == 0 or (i - 1) in placed:
-                placed.add(i)
-                result.append(events[i])
-                pending.remove(i)
-                break
-    return h(*result)
+    return h(*interleave(events, draw(st.permutations(range(len(events))))))
 
 
 @settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(kv_histories())
 def test_kv_native_and_python_steps_agree_with_brute_force(history):
     ops = operations_from_history(history, Semantics(default_model="kv", initial="")).get(None, [])
-    expected = kv_brute_force(ops)
+    expected = brute_force(KV(), ops)
     for engine in ("c", "python"):
         got = check_operations(KV(), ops, time.monotonic() + 10, engine)["valid"] if ops else True
         assert got == expected, engine
