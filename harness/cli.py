@@ -118,8 +118,11 @@ def test_cmd(system, workload, nemesis, nodes, concurrency, time_limit, rate, ne
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False),
               help="Write an HTML report of the (last) checked history here.")
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False),
+              help="Write JUnit XML here: one test case per file.")
 def check_cmd(files, checker, model, fmt, time_limit, memory_limit, engine, consistency_models,
-              anomalies, assume, linearizable_set, negative_balances, total, as_json, report_path):
+              anomalies, assume, linearizable_set, negative_balances, total, as_json, report_path,
+              junit_path):
     """Check stored histories; one result line per file. Exit: worst verdict."""
     from checkers import merge_valid
     from checkers.models import MODELS
@@ -146,6 +149,7 @@ def check_cmd(files, checker, model, fmt, time_limit, memory_limit, engine, cons
         raise UsageError(f"unknown --assume {', '.join(bad)}; valid: wfr-keys, sequential-keys, "
                          "linearizable-keys")
     verdicts = []
+    per_file = {}
     show_progress = sys.stderr.isatty() and not as_json
     for path in files:
         loaded = load(path, fmt)
@@ -162,6 +166,7 @@ def check_cmd(files, checker, model, fmt, time_limit, memory_limit, engine, cons
                    **{a.replace("-", "_"): True for a in assumptions}}
         result = checker_obj.check(loaded.ops, options)
         verdicts.append(result["valid"])
+        per_file[path] = result
         if as_json:
             click.echo(json.dumps({"file": path, "format": loaded.format, **result}, default=str))
         else:
@@ -187,6 +192,9 @@ def check_cmd(files, checker, model, fmt, time_limit, memory_limit, engine, cons
             html.write(report_path, title=os.path.basename(path),
                        config={"file": path, "format": loaded.format, "checker": checker},
                        history=loaded.ops, results={"valid": result["valid"], checker: result})
+    if junit_path:
+        from reports import junit
+        junit.write(junit_path, f"harness check --checker {checker}", per_file)
     sys.exit(exit_code_for(merge_valid(verdicts)))
 
 

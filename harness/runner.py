@@ -38,6 +38,7 @@ from harness.history import HistoryWriter
 from harness.interpreter import Clock, run as interpret
 from nemeses.schedule import NemesisDispatcher, fault_cycle
 from reports import html as html_report
+from reports import junit as junit_report
 
 log = logging.getLogger("harness")
 
@@ -301,6 +302,7 @@ def run_test(cfg: TestConfig, echo=_print) -> RunOutcome:
         results["error"] = str(failure)
     store.write_json(run_dir / "results.json", results)
     try:
+        junit_report.write(run_dir / "junit.xml", cfg.test_name, results)
         html_report.write(run_dir / "report.html", title=cfg.test_name, config=config,
                           history=history.ops, results=results)
     except Exception as e:   # the verdict stands without the report; keep the traceback

@@ -7,6 +7,7 @@
         nodes/<node>/    logs collected from each node
         results.json     the checkers' verdicts
         report.html      the self-contained report
+        junit.xml        one test case per checker, for CI systems
     store/<test-name>/latest -> <timestamp>
     store/latest -> <test-name>/<timestamp>
 """

@@ -48,3 +48,19 @@ def test_cycle_drawing_names_each_transaction_and_edge():
                        {"from": 5, "to": 3, "type": "wr", "key": "y"}]}
     svg = cycle_svg(cycle)
     assert "T3" in svg and "T5" in svg and "rw x" in svg and "wr y" in svg
+
+
+def test_junit_has_a_case_per_checker_failing_on_anomalies_and_skipping_unknown():
+    import xml.etree.ElementTree as ET
+
+    from reports.junit import render
+    xml = render("run", {"valid": False,
+                         "linearizable": {"valid": False, "invalid_keys": [3], "elapsed_s": 0.5},
+                         "bank": {"valid": "unknown", "reason": "no ok reads"},
+                         "set": {"valid": True}})
+    suite = ET.fromstring(xml)
+    assert suite.get("tests") == "3" and suite.get("failures") == "1" and suite.get("skipped") == "1"
+    cases = {c.get("name"): c for c in suite}
+    assert "key(s) 3" in cases["linearizable"].find("failure").get("message")
+    assert cases["bank"].find("skipped").get("message") == "no ok reads"
+    assert list(cases["set"]) == []
