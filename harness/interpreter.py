@@ -10,7 +10,12 @@ Semantics enforced here, not in clients:
   under process + concurrency, with a freshly opened client (Jepsen's rule: the old
   process may still have a request in flight);
 * the run stops at `stop_at` no matter what the generator says; ops still outstanding
-  then are left open in the history (a checker treats them as indeterminate).
+  then are left open in the history (a checker treats them as indeterminate);
+* a client thread whose op failed because the node could not serve it (the client marks
+  the completion `unavailable`) rests `fail_backoff_s` before its next op, as a real
+  client backs off: without it, an unreachable cluster turns every thread into a tight
+  loop of instant failures (thousands per second) that drowns the history and the CPU.
+  The rest lies between ops, so no latency includes it.
 """
 
 from __future__ import annotations
@@ -36,7 +41,9 @@ class Client(Protocol):
     new process at any time). `invoke` takes an invoke op and returns its completion: a
     dict with `type` ok / fail / info and, as needed, `value`, `error`, `node`. It must
     return within its own timeout; an exception it raises is recorded as `info`, since
-    the op may have taken effect.
+    the op may have taken effect. A completion may carry `unavailable: True` (not
+    recorded) when the node could not serve at all (connection refused, no leader): the
+    worker then backs off briefly before its next op.
     """
 
     def open(self, node: str) -> None: ...
@@ -116,7 +123,8 @@ class ClientRunner:
 
 def run(generator, *, concurrency: int, nodes: list[str], make_client: Callable[[], Client],
         nemesis: NemesisHandler | None, history: HistoryWriter, clock: Clock,
-        stop_at: int, rng: random.Random, drain_s: float = 10.0) -> Any:
+        stop_at: int, rng: random.Random, drain_s: float = 10.0,
+        fail_backoff_s: float = 0.05) -> Any:
     """Interpret `generator` until it is exhausted or `stop_at` (ns on `clock`) passes.
 
     Client thread i talks to nodes[i % len(nodes)]. Returns the final generator.
@@ -135,6 +143,8 @@ def run(generator, *, concurrency: int, nodes: list[str], make_client: Callable[
     all_threads = frozenset(workers)
     free = set(all_threads)
     outstanding: dict = {}
+    resting: dict = {}          # thread -> ns when it may take an op again
+    backoff_ns = int(fail_backoff_s * SECOND)
 
     def context() -> Context:
         return Context(time=clock(), free_threads=frozenset(free), processes=processes,
@@ -145,6 +155,7 @@ def run(generator, *, concurrency: int, nodes: list[str], make_client: Callable[
         event = {"process": invoke["process"], "f": invoke["f"]}
         if "key" in invoke:
             event["key"] = invoke["key"]
+        unavailable = completion.pop("unavailable", False)
         event.update(completion)
         if thread == NEMESIS_THREAD:
             event["type"] = INFO
@@ -153,12 +164,27 @@ def run(generator, *, concurrency: int, nodes: list[str], make_client: Callable[
         if thread != NEMESIS_THREAD or event.get("value") is not None:
             event = history.append(event)
         outstanding.pop(thread, None)
-        free.add(thread)
+        if thread != NEMESIS_THREAD and unavailable and backoff_ns > 0:
+            resting[thread] = clock() + backoff_ns
+        else:
+            free.add(thread)
         if thread != NEMESIS_THREAD and event["type"] == INFO:
             processes[thread] = processes[thread] + concurrency
         generator = generator.update(context(), event)
 
+    def wake_rested() -> int | None:
+        """Free the threads whose rest is over; return when the next one will be."""
+        now = clock()
+        for t, until in list(resting.items()):
+            if until <= now:
+                del resting[t]
+                free.add(t)
+        return min(resting.values(), default=None)
+
     def wait_for_completion(until_ns: int | None) -> bool:
+        next_rested = wake_rested()
+        if next_rested is not None:
+            until_ns = next_rested if until_ns is None else min(until_ns, next_rested)
         timeout = None if until_ns is None else max(0.0, (until_ns - clock()) / SECOND)
         timeout = min(timeout if timeout is not None else 1.0, 1.0,
                       max(0.0, (stop_at - clock()) / SECOND))
@@ -177,10 +203,11 @@ def run(generator, *, concurrency: int, nodes: list[str], make_client: Callable[
                 except queue.Empty:
                     break
                 complete(thread, invoke, completion)
+            wake_rested()
             ctx = context()
             res = generator.op(ctx)
             if res is None:
-                if not outstanding:
+                if not outstanding and not resting:
                     break
                 wait_for_completion(None)
                 continue

@@ -50,7 +50,8 @@ class RaftKVClient:
                 except (ConnectionRefusedError, socket.timeout, OSError) as e:
                     conn.close()
                     # Nothing was sent: the op certainly did not happen.
-                    return {"type": "fail", "error": _error_name(e), "node": self.node}
+                    return {"type": "fail", "error": _error_name(e), "node": self.node,
+                            "unavailable": True}
             payload = json.dumps(body).encode() if body is not None else None
             headers = {"Content-Type": "application/json"} if payload else {}
             conn.request(method, path, body=payload, headers=headers)
@@ -61,14 +62,17 @@ class RaftKVClient:
             return {"type": indeterminate, "error": "timeout", "node": self.node}
         except (http.client.HTTPException, OSError, ValueError) as e:
             conn.close()
-            return {"type": indeterminate, "error": _error_name(e), "node": self.node}
+            return {"type": indeterminate, "error": _error_name(e), "node": self.node,
+                    "unavailable": True}
         status = resp.status
         if status == 200:
             if f == "read":
                 return {"type": "ok", "value": data.get("value"), "node": self.node}
             return {"type": "ok", "value": value, "node": self.node}
         error = data.get("error", f"http-{status}")
-        if status in (409, 503, 404, 405, 400):
+        if status == 503:    # no leader / not leader / unavailable: the node cannot serve now
+            return {"type": "fail", "error": error, "node": self.node, "unavailable": True}
+        if status in (409, 404, 405, 400):
             return {"type": "fail", "error": error, "node": self.node}
         return {"type": indeterminate, "error": error, "node": self.node}
 

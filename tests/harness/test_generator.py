@@ -88,3 +88,33 @@ def test_generators_are_values_asking_twice_gives_the_same_answer():
     ctx2 = Context(0, frozenset({0}), {0: 0}, random.Random(1), frozenset({0}))
     b = g.op(ctx2)
     assert a[0] == b[0]
+
+
+def test_interpreter_rests_a_thread_after_an_unavailable_failure_only(tmp_path):
+    import random
+
+    from harness.history import HistoryWriter
+    from harness.interpreter import Clock, run
+
+    class Refusing:
+        def open(self, node):
+            pass
+
+        def invoke(self, op):
+            if op["f"] == "cas":      # a semantic failure: no rest
+                return {"type": "fail", "error": "cas-mismatch"}
+            return {"type": "fail", "error": "connection-refused", "unavailable": True}
+
+        def close(self):
+            pass
+
+    for f, expected_max in (("read", 30), ("cas", 10_000)):
+        history = HistoryWriter(str(tmp_path / f"{f}.jsonl"))
+        run(gen.clients(gen.TimeLimit(SECOND // 2, gen.Fn(lambda ctx, f=f: {"f": f, "value": None}))),
+            concurrency=2, nodes=["n1"], make_client=Refusing, nemesis=None, history=history,
+            clock=Clock(), stop_at=5 * SECOND, rng=random.Random(0), fail_backoff_s=0.05)
+        invokes = [op for op in history.ops if op["type"] == "invoke"]
+        assert len(invokes) <= expected_max, f
+        assert "unavailable" not in history.ops[-1]
+        if f == "read":
+            assert len(invokes) >= 10      # two threads, one op per ~50 ms for 0.5 s
