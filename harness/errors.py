@@ -59,7 +59,3 @@ class RemoteCommandError(HarnessError):
         short = output.strip().splitlines()[-1] if output.strip() else ""
         super().__init__(f"{node}: `{cmd}` exited {exit_code}: {short}")
         self.node, self.cmd, self.returncode, self.output = node, cmd, exit_code, output
-
-
-class DeadlineExceeded(HarnessError):
-    """The run's hard deadline passed."""

@@ -39,14 +39,6 @@ class Cluster:
     def exec(self, node: str, cmd: str, **kw) -> tuple[int, str]:
         return self.remote.exec(node, cmd, **kw)
 
-    def exec_all(self, cmd: str, **kw) -> dict[str, tuple[int, str]]:
-        """Run cmd on every node in parallel."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=len(self.nodes)) as pool:
-            futures = {n: pool.submit(self.remote.exec, n, cmd, **kw) for n in self.nodes}
-            return {n: f.result() for n, f in futures.items()}
-
 
 def node_names(count: int) -> list[str]:
     return [f"n{i}" for i in range(1, count + 1)]

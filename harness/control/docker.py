@@ -19,7 +19,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ..errors import BackendUnavailable, DeployError, RemoteCommandError
-from . import Cluster
+from . import Cluster, node_names
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ class DockerCluster:
         self.client = client
         self.run_id = run_id
         self.image = image
-        self.node_names = [f"n{i}" for i in range(1, node_count + 1)]
+        self.node_names = node_names(node_count)
         self.labels = {MANAGED: "true", RUN: run_id, **(extra_labels or {})}
         self.network = None
         self.containers: dict[str, object] = {}
