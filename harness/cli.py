@@ -68,10 +68,13 @@ def cli(verbose: bool) -> None:
               help="System-specific option, repeatable (raftkv: unsafe-reads, no-fsync).")
 @click.option("--check-time-limit", type=float, default=120.0, show_default=True,
               help="Seconds the checkers may take before answering unknown.")
+@click.option("--deadline", type=float,
+              help="Hard deadline of the whole run in seconds: past it the harness heals, "
+                   "cleans up and exits 3  [default: time limit + 225]")
 @click.option("--keep-cluster", is_flag=True, help="Leave the containers running afterwards.")
 def test_cmd(system, workload, nemesis, nodes, concurrency, time_limit, rate, nemesis_interval,
              partition_shapes, process_targets, seed, store_dir, system_opts, check_time_limit,
-             keep_cluster):
+             deadline, keep_cluster):
     """Deploy a cluster, run a workload under faults, check the history, write a report."""
     from .runner import TestConfig, run_test
 
@@ -81,7 +84,8 @@ def test_cmd(system, workload, nemesis, nodes, concurrency, time_limit, rate, ne
                      system_opts=list(system_opts),
                      partition_shapes=_split_names(partition_shapes) or None,
                      process_targets=_split_names(process_targets) or None,
-                     check_time_limit=check_time_limit, keep_cluster=keep_cluster)
+                     check_time_limit=check_time_limit, keep_cluster=keep_cluster,
+                     deadline=deadline)
     outcome = run_test(cfg, echo=click.echo)
     click.echo(outcome.message, err=outcome.exit_code >= EXIT_HARNESS_FAILURE)
     if outcome.run_dir is not None:

@@ -65,6 +65,7 @@ class TestConfig:
     process_targets: list[str] | None = None
     check_time_limit: float = 120.0
     keep_cluster: bool = False
+    deadline: float | None = None   # hard deadline of the whole run (s); None: the default
 
     @property
     def test_name(self) -> str:
@@ -115,6 +116,8 @@ def resolve(cfg: TestConfig):
         raise UsageError(f"--nodes must be at least 1, got {cfg.nodes}")
     if cfg.time_limit <= 0:
         raise UsageError(f"--time-limit must be positive, got {cfg.time_limit:g}")
+    if cfg.deadline is not None and cfg.deadline <= 0:
+        raise UsageError(f"--deadline must be positive, got {cfg.deadline:g}")
     if cfg.nemesis_interval <= 0:
         raise UsageError(f"--nemesis-interval must be positive, got {cfg.nemesis_interval:g}")
     system = registry.lookup("system", cfg.system, "--system")(cfg.system_opts)
@@ -214,8 +217,8 @@ def run_test(cfg: TestConfig, echo=_print) -> RunOutcome:
     history = HistoryWriter(str(run_dir / "history.jsonl"))
     failure: HarnessError | None = None
     interrupted = False
-    hard_deadline_s = (SETUP_BUDGET_S + cfg.time_limit + FINAL_PHASE_BUDGET_S
-                       + TEARDOWN_BUDGET_S + 30)
+    hard_deadline_s = cfg.deadline or (SETUP_BUDGET_S + cfg.time_limit + FINAL_PHASE_BUDGET_S
+                                       + TEARDOWN_BUDGET_S + 30)
 
     def cleanup():
         if dispatcher is not None:
@@ -228,8 +231,8 @@ def run_test(cfg: TestConfig, echo=_print) -> RunOutcome:
             docker_cluster.destroy()
 
     def watchdog_expired():
-        log.error("hard deadline of %ds passed: cleaning up and exiting", hard_deadline_s)
-        echo(f"error: the run exceeded its hard deadline ({hard_deadline_s}s); "
+        log.error("hard deadline of %gs passed: cleaning up and exiting", hard_deadline_s)
+        echo(f"error: the run exceeded its hard deadline ({hard_deadline_s:g}s); "
              f"history kept at {run_dir / 'history.jsonl'}", err=True)
         try:
             history.close()

@@ -152,3 +152,17 @@ def test_ctrl_c_mid_run_heals_cleans_up_and_keeps_the_history(docker_client, tmp
     history = [json.loads(line) for line in open(os.path.join(run_dir, "history.jsonl"))]
     phases = [op["value"]["phase"] for op in history if op["process"] == "nemesis" and op.get("value")]
     assert phases and phases.count("start") == phases.count("end")    # healed, and recorded
+
+
+def test_a_run_past_its_hard_deadline_cleans_up_and_exits_3(docker_client, tmp_path):
+    store = str(tmp_path / "store")
+    started = time.monotonic()
+    res = harness("test", "--system", "raftkv", "--nemesis", "partition", "--time-limit", "60",
+                  "--nemesis-interval", "2", "--deadline", "12", "--store", store, timeout=60)
+    assert res.returncode == 3, res.stdout + res.stderr
+    assert "exceeded its hard deadline (12s)" in res.stderr
+    assert time.monotonic() - started < 40
+    assert harness_objects(docker_client, store) == ([], [])
+    history = os.path.join(run_dir_of(store), "history.jsonl")
+    check = harness("check", history)
+    assert check.returncode in (0, 1, 2), check.stdout + check.stderr
