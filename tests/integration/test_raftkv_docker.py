@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from harness.control.docker import MANAGED, RUN
 
 from .conftest import ROOT, harness, results_of, run_dir_of
@@ -129,7 +131,8 @@ def test_docker_down_is_exit_3_with_what_to_do(tmp_path):
     assert len(res.stderr.strip().splitlines()) == 1
 
 
-def test_ctrl_c_mid_run_heals_cleans_up_and_keeps_the_history(docker_client, tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupt_mid_run_heals_cleans_up_and_keeps_the_history(docker_client, tmp_path, signum):
     store = str(tmp_path / "store")
     proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "test", "--system", "raftkv",
                              "--nemesis", "partition", "--time-limit", "60",
@@ -141,14 +144,14 @@ def test_ctrl_c_mid_run_heals_cleans_up_and_keeps_the_history(docker_client, tmp
         if os.path.exists(latest) and any('"phase":"start"' in line for line in open(latest)):
             break          # a partition is in force right now or was
         time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     out, err = proc.communicate(timeout=90)
     assert proc.returncode == 3, out + err
     assert "interrupted" in (out + err)
     assert harness_objects(docker_client, store) == ([], [])
     run_dir = run_dir_of(store)
     results = json.load(open(os.path.join(run_dir, "results.json")))
-    assert "interrupted by SIGINT" in results["error"]
+    assert f"interrupted by {signal.Signals(signum).name}" in results["error"]
     history = [json.loads(line) for line in open(os.path.join(run_dir, "history.jsonl"))]
     phases = [op["value"]["phase"] for op in history if op["process"] == "nemesis" and op.get("value")]
     assert phases and phases.count("start") == phases.count("end")    # healed, and recorded
