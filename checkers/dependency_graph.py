@@ -27,12 +27,11 @@ DATA_TYPES = ("ww", "wr", "rw")
 
 
 class Graph:
-    """Typed edges `out[a][b] = {kind: witness}`; `succ[a]` is the union over kinds (kept in
-    step, so component searches need not filter kinds edge by edge)."""
+    """Typed edges `out[a][b] = {kind: witness}`. The keys of `out[a]` are a's successors
+    over all kinds, so component searches over every edge need no filtering."""
 
     def __init__(self):
         self.out: dict[int, dict[int, dict[str, object]]] = {}
-        self.succ: dict[int, set] = {}
 
     def add(self, a: int, b: int, kind: str, witness=None) -> None:
         if a == b:
@@ -40,21 +39,17 @@ class Graph:
         nbrs = self.out.get(a)
         if nbrs is None:
             nbrs = self.out[a] = {}
-            self.succ[a] = set()
         edges = nbrs.get(b)
         if edges is None:
             edges = nbrs[b] = {}
-            self.succ[a].add(b)
             if b not in self.out:
                 self.out[b] = {}
-                self.succ[b] = set()
         if kind not in edges:
             edges[kind] = witness
 
     def vertex(self, a: int) -> None:
         if a not in self.out:
             self.out[a] = {}
-            self.succ[a] = set()
 
     def vertices(self):
         return self.out.keys()
@@ -71,11 +66,11 @@ class Graph:
 def strongly_connected_components(graph: Graph, kinds=None, within=None) -> list[list[int]]:
     """Tarjan's algorithm, iterative; only components with more than one vertex.
 
-    kinds=None uses every edge (the fast path: `graph.succ`); otherwise only edges of
-    those kinds, and only among the vertices `within` when given.
+    kinds=None uses every edge (the fast path: the keys of `graph.out[v]`); otherwise only
+    edges of those kinds, and only among the vertices `within` when given.
     """
     if kinds is None:
-        succ = graph.succ
+        succ = graph.out
     else:
         vertices = within if within is not None else graph.out
         succ = {a: [b for b, e in graph.out[a].items()
