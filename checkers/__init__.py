@@ -4,15 +4,45 @@ A checker never writes files and never mutates the history. Its result is a dict
 least `valid` (True, False or "unknown") and whatever explains that verdict. Results of
 several checkers compose with `merge_valid`: false beats unknown beats true (Jepsen's
 rule: one proof of a violation outweighs any number of "couldn't tell").
+
+Contract of a checker (the `Checker` protocol):
+* `check(history, options) -> dict`: pure; the history is a list of op dicts in file order;
+* `summary(result) -> str`: a one-line description of its own result for the terminal
+  (without the verdict word, which the caller prints), e.g. "41230 ops on 312 keys";
+* `options`: a tuple of `harness.options.Option` it understands (documentation and CLI);
+* an op that is well-formed JSON but not a valid op for this checker (a cas whose value
+  is not a pair, a micro-op of the wrong arity) raises `MalformedOp(op, what)`: that is
+  an input error (exit 4, with the op's file:line), never a verdict.
+
+`check_safe` runs a checker as Jepsen's check-safe does: an exception other than
+MalformedOp becomes `valid: "unknown"` with the error, so a crash is never a verdict.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
+import logging
+import traceback
 from typing import Any, Protocol
 
 UNKNOWN = "unknown"
+VERDICTS = (True, False, UNKNOWN)
+
+log = logging.getLogger(__name__)
+
+
+class MalformedOp(ValueError):
+    """An op that parses but cannot be an op of this checker's kind.
+
+    `op` is the offending op dict itself (the caller maps it to its file:line by
+    identity), `what` says what is wrong with it in a few words.
+    """
+
+    def __init__(self, op: dict, what: str):
+        super().__init__(what)
+        self.op = op
+        self.what = what
 
 
 @contextlib.contextmanager
@@ -37,9 +67,17 @@ class Checker(Protocol):
 
     def check(self, history: list[dict], options: dict) -> dict: ...
 
+    def summary(self, result: dict) -> str: ...
+
 
 def merge_valid(values) -> Any:
+    """false beats unknown beats true. Anything but True, False and "unknown" (None, a
+    missing verdict, 0, "valid") is a bug in a checker, not a pass: it raises ValueError."""
     values = list(values)
+    for v in values:
+        if not (v is True or v is False or v == UNKNOWN):
+            raise ValueError(f"not a verdict: {v!r} (a checker must return true, false "
+                             "or \"unknown\")")
     if any(v is False for v in values):
         return False
     if any(v == UNKNOWN for v in values):
@@ -48,5 +86,41 @@ def merge_valid(values) -> Any:
 
 
 def compose(results: dict[str, dict]) -> dict:
-    """Combine named checker results into one, valid by `merge_valid`."""
+    """Combine named checker results into one, valid by `merge_valid`.
+
+    A result without a `valid` field is an error (merge_valid raises); check_safe
+    results always have one."""
     return {"valid": merge_valid(r.get("valid") for r in results.values()), **results}
+
+
+def check_safe(checker, history: list[dict], options: dict) -> dict:
+    """Run `checker`; a crash yields {"valid": "unknown", "error": ...} instead of escaping.
+
+    MalformedOp is re-raised: bad input is the user's to fix, not a verdict. A result
+    whose `valid` is not a verdict is turned into unknown with that reason as well.
+    """
+    try:
+        result = checker.check(history, options)
+    except MalformedOp:
+        raise
+    except MemoryError:
+        return {"valid": UNKNOWN, "error": "the checker ran out of memory"}
+    except Exception as e:  # noqa: BLE001 - that is the point: never a crash as a verdict
+        log.error("checker %s raised: %s", getattr(checker, "name", checker), e)
+        log.debug("%s", traceback.format_exc())
+        return {"valid": UNKNOWN, "error": f"checker crashed: {type(e).__name__}: {e}"}
+    if not isinstance(result, dict) or not any(result.get("valid") is v for v in (True, False)) \
+            and result.get("valid") != UNKNOWN:
+        got = result.get("valid") if isinstance(result, dict) else result
+        return {"valid": UNKNOWN, "error": f"checker returned no verdict (valid={got!r})"}
+    return result
+
+
+def summarize(checker, result: dict) -> str:
+    """The checker's own summary line, or a generic one (and never a crash)."""
+    if result.get("error") and result.get("valid") == UNKNOWN:
+        return str(result["error"])
+    try:
+        return checker.summary(result)
+    except Exception:  # noqa: BLE001 - a summary must not cost the verdict
+        return ""
