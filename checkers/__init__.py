@@ -27,6 +27,18 @@ import traceback
 from typing import Any, Protocol
 
 UNKNOWN = "unknown"
+
+# The built-in checkers by name (entry points in the group harness.checkers add more).
+BUILTINS = {
+    "linearizable": "checkers.linearizable:LinearizableChecker",
+    "elle-list-append": "checkers.list_append:ListAppendChecker",
+    "elle-rw-register": "checkers.rw_register:RWRegisterChecker",
+    "bank": "checkers.bank:BankChecker",
+    "set": "checkers.sets:SetChecker",
+    "set-full": "checkers.sets:SetFullChecker",
+    "counter": "checkers.counter:CounterChecker",
+    "long-fork": "checkers.long_fork:LongForkChecker",
+}
 VERDICTS = (True, False, UNKNOWN)
 
 log = logging.getLogger(__name__)
@@ -117,10 +129,32 @@ def check_safe(checker, history: list[dict], options: dict) -> dict:
 
 
 def summarize(checker, result: dict) -> str:
-    """The checker's own summary line, or a generic one (and never a crash)."""
+    """The checker's own summary line (its `summary` method), or the generic one for a
+    checker without it; never a crash."""
     if result.get("error") and result.get("valid") == UNKNOWN:
         return str(result["error"])
     try:
-        return checker.summary(result)
+        own = getattr(checker, "summary", None)
+        return own(result) if own is not None else generic_summary(result)
     except Exception:  # noqa: BLE001 - a summary must not cost the verdict
-        return ""
+        return generic_summary(result)
+
+
+def generic_summary(result: dict) -> str:
+    """A summary from the fields results commonly carry (for checkers without their own)."""
+    parts = []
+    if "ops" in result or "txns" in result:
+        size = f"{result['ops']} ops" if "ops" in result else f"{result['txns']} txns"
+        parts.append(f"{size}, {result.get('elapsed_s', 0):.3f}s")
+    if result.get("anomaly-types"):
+        parts.append("anomalies: " + ", ".join(map(str, result["anomaly-types"])))
+    if result.get("not"):
+        parts.append("not " + ", ".join(map(str, result["not"])))
+    failures = result.get("failures") or []
+    if failures and isinstance(failures[0], dict):
+        first = failures[0]
+        key = "" if first.get("key") is None else f"key {first['key']}: "
+        parts.append(f"{key}{first.get('message', '')}".strip())
+    if result.get("unknown_reason"):
+        parts.append(str(result["unknown_reason"]))
+    return "; ".join(p for p in parts if p)

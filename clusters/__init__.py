@@ -1,2 +1,5 @@
-"""One subpackage per system: its deployment and, for bundled systems, the server that
-runs inside the containers (in a `server/` folder, standard library only)."""
+"""Systems under test: each subpackage deploys one database onto a cluster.
+
+BUILTINS names the bundled ones (entry points in the group `harness.systems` add more)."""
+
+BUILTINS = {"raftkv": "clusters.raftkv:RaftKV"}

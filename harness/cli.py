@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import sys
+import traceback
 
 import click
 
@@ -25,7 +27,8 @@ def _split_names(value: str | None) -> list[str]:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("-v", "--verbose", is_flag=True, help="Log progress to stderr.")
-def cli(verbose: bool) -> None:
+@click.option("--debug", is_flag=True, help="Show the traceback of an internal error.")
+def cli(verbose: bool, debug: bool) -> None:
     """harness: Jepsen-style fault-injection tests for distributed databases.
 
     \b
@@ -40,14 +43,69 @@ def cli(verbose: bool) -> None:
         handler.addFilter(lambda record: record.name != "harness")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger().addHandler(handler)
+    if debug:
+        os.environ["HARNESS_DEBUG"] = "1"
 
 
-@cli.command("test")
+def _plugin_flags() -> dict[str, list[tuple[str, str, object]]]:
+    """Dedicated `harness test` flags that plugins declare (Option.flag), e.g. the
+    partition nemesis's --partition-shapes: flag -> [(kind, plugin, option)]."""
+    from . import registry
+    from .options import declared
+
+    flags: dict[str, list] = {}
+    for kind in ("system", "workload", "nemesis"):
+        for name, cls in registry.plugins(kind).items():
+            for option in declared(cls):
+                if option.flag:
+                    flags.setdefault(option.flag, []).append((kind, name, option))
+    return flags
+
+
+def _plugin_help() -> str:
+    from . import registry
+    from .options import declared
+
+    lines = ["\b", "Plugins and their options (set with --system-opt NAME[=VALUE], "
+             "--workload-opt NAME=VALUE, --nemesis-opt NEMESIS.NAME=VALUE; `harness list`):"]
+    for kind in ("system", "workload", "nemesis"):
+        for name, cls in registry.plugins(kind).items():
+            options = ", ".join(f"{o.name}" for o in declared(cls)) or "no options"
+            lines.append(f"  {kind} {name}: {options}")
+    return "\n".join(lines)
+
+
+def _with_plugin_flags(command):
+    for flag, users in sorted(_plugin_flags().items()):
+        kind, name, option = users[0]
+        who = ", ".join(sorted({n for _, n, _ in users}))
+        default = option.default if not isinstance(option.default, (list, tuple)) \
+            else ",".join(map(str, option.default))
+        command = click.option(
+            flag, "plugin_flag_" + flag.lstrip("-").replace("-", "_"), metavar="V[,V...]"
+            if option.type == "list" else "VALUE",
+            help=f"{option.help} ({kind} {who}: {kind}-opt {option.name})  "
+                 f"[default: {default}]")(command)
+    return command
+
+
+def _assignments(values, flag: str) -> dict[str, str]:
+    out = {}
+    for item in values:
+        name, eq, value = item.partition("=")
+        if not name.strip():
+            raise UsageError(f"{flag} {item!r}: expected NAME[=VALUE]")
+        out[name.strip()] = value if eq else "true"
+    return out
+
+
+@cli.command("test", epilog=_plugin_help())
 @click.option("--system", required=True, help="System to test (e.g. raftkv).")
 @click.option("--workload", help="Workload (default: the system's natural one).")
 @click.option("--nemesis", "nemesis", default="", metavar="N[,N...]",
-              help="Faults to inject: partition, kill, pause (comma-separated).")
-@click.option("--nodes", type=int, default=5, show_default=True, help="Cluster size.")
+              help="Faults to inject, comma-separated (see `harness list nemesis`).")
+@click.option("--nodes", type=int, default=5, show_default=True,
+              help="Cluster size (1 to 15).")
 @click.option("--concurrency", type=int, help="Client threads  [default: 2 x nodes]")
 @click.option("--time-limit", type=float, default=60.0, show_default=True,
               help="Seconds of the main phase.")
@@ -55,37 +113,39 @@ def cli(verbose: bool) -> None:
               help="Target ops/s across all clients (0: as fast as the clients go).")
 @click.option("--nemesis-interval", type=float, default=10.0, show_default=True,
               help="Seconds between fault start and heal (and heal and next fault).")
-@click.option("--partition-shapes", metavar="S[,S...]",
-              help="Partition shapes to choose from: halves, one, majorities-ring, bridge, "
-                   "primaries  [default: all]")
-@click.option("--process-targets", metavar="T[,T...]",
-              help="Whom kill and pause hit, chosen per fault: one, minority, majority, all, "
-                   "primaries  [default: one,minority,primaries]")
 @click.option("--seed", type=int, help="Random seed (recorded in test.json).")
 @click.option("--store", "store_dir", default="store", show_default=True,
               help="Where runs are stored.")
-@click.option("--system-opt", "system_opts", multiple=True, metavar="OPT",
-              help="System-specific option, repeatable (raftkv: unsafe-reads, no-fsync).")
+@click.option("--system-opt", "system_opts", multiple=True, metavar="NAME[=VALUE]",
+              help="System option, repeatable (raftkv: unsafe-reads, no-fsync).")
+@click.option("--workload-opt", "workload_opts", multiple=True, metavar="NAME=VALUE",
+              help="Workload option, repeatable (e.g. live-keys=8).")
+@click.option("--nemesis-opt", "nemesis_opts", multiple=True, metavar="NEMESIS.NAME=VALUE",
+              help="Nemesis option, repeatable (e.g. partition.shapes=halves,one).")
 @click.option("--check-time-limit", type=float, default=120.0, show_default=True,
               help="Seconds the checkers may take before answering unknown.")
 @click.option("--deadline", type=float,
               help="Hard deadline of the whole run in seconds: past it the harness heals, "
                    "cleans up and exits 3  [default: time limit + 225]")
 @click.option("--keep-cluster", is_flag=True, help="Leave the containers running afterwards.")
+@_with_plugin_flags
 def test_cmd(system, workload, nemesis, nodes, concurrency, time_limit, rate, nemesis_interval,
-             partition_shapes, process_targets, seed, store_dir, system_opts, check_time_limit,
-             deadline, keep_cluster):
+             seed, store_dir, system_opts, workload_opts, nemesis_opts, check_time_limit,
+             deadline, keep_cluster, **plugin_flags):
     """Deploy a cluster, run a workload under faults, check the history, write a report."""
+    from .options import parse_assignments
     from .runner import TestConfig, run_test
 
-    cfg = TestConfig(system=system, workload=workload, nemeses=_split_names(nemesis),
+    nemeses = _split_names(nemesis)
+    per_nemesis = parse_assignments(list(nemesis_opts), "--nemesis-opt")
+    cfg = TestConfig(system=system, workload=workload, nemeses=nemeses,
                      nodes=nodes, concurrency=concurrency, time_limit=time_limit, rate=rate,
                      nemesis_interval=nemesis_interval, seed=seed, store=store_dir,
-                     system_opts=list(system_opts),
-                     partition_shapes=_split_names(partition_shapes) or None,
-                     process_targets=_split_names(process_targets) or None,
-                     check_time_limit=check_time_limit, keep_cluster=keep_cluster,
-                     deadline=deadline)
+                     system_opts=_assignments(system_opts, "--system-opt"),
+                     workload_opts=_assignments(workload_opts, "--workload-opt"),
+                     nemesis_opts=per_nemesis, check_time_limit=check_time_limit,
+                     keep_cluster=keep_cluster, deadline=deadline)
+    _apply_plugin_flags(cfg, plugin_flags)
     outcome = run_test(cfg, echo=click.echo)
     click.echo(outcome.message, err=outcome.exit_code >= EXIT_HARNESS_FAILURE)
     if outcome.run_dir is not None:
@@ -96,11 +156,63 @@ def test_cmd(system, workload, nemesis, nodes, concurrency, time_limit, rate, ne
     sys.exit(outcome.exit_code)
 
 
+def _apply_plugin_flags(cfg, given: dict) -> None:
+    """Route each dedicated plugin flag to the selected plugins that declare it (an
+    explicit --*-opt for the same option wins). A flag no selected plugin takes is an
+    error: it would otherwise be silently ignored."""
+    for flag, users in _plugin_flags().items():
+        raw = given.get("plugin_flag_" + flag.lstrip("-").replace("-", "_"))
+        if raw is None:
+            continue
+        applied = False
+        for kind, name, option in users:
+            if kind == "nemesis" and name in cfg.nemeses:
+                cfg.nemesis_opts.setdefault(name, {}).setdefault(option.name, raw)
+                applied = True
+            elif kind == "system" and name == cfg.system:
+                cfg.system_opts.setdefault(option.name, raw)
+                applied = True
+            elif kind == "workload" and name == cfg.workload:
+                cfg.workload_opts.setdefault(option.name, raw)
+                applied = True
+        if not applied:
+            takers = ", ".join(sorted({f"{k} {n}" for k, n, _ in users}))
+            raise UsageError(f"{flag} applies to {takers}, none of which this test uses")
+
+
+@cli.command("list")
+@click.argument("kind", required=False,
+                type=click.Choice(["system", "workload", "nemesis", "checker"]))
+def list_cmd(kind):
+    """List the plugins (systems, workloads, nemeses, checkers) and their options."""
+    from . import registry
+    from .options import declared
+
+    for k in ([kind] if kind else ["system", "workload", "nemesis", "checker"]):
+        for name, cls in registry.plugins(k).items():
+            extra = []
+            if getattr(cls, "capabilities", None):
+                extra.append("capabilities: " + ", ".join(sorted(cls.capabilities)))
+            if getattr(cls, "requires", None):
+                extra.append("requires: " + ", ".join(sorted(cls.requires)))
+            if getattr(cls, "workloads", None):
+                extra.append("workloads: " + ", ".join(cls.workloads))
+            paragraph = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())
+            doc = paragraph.split(". ")[0].rstrip(".")
+            click.echo(f"{k} {name}" + (f" - {doc}" if doc else "")
+                       + (f" ({'; '.join(extra)})" if extra else ""))
+            for option in declared(cls):
+                click.echo(f"    {option.describe()}")
+
+
 @cli.command("check")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--checker", default="linearizable", show_default=True, help="Checker to run.")
 @click.option("--model", help="Model for the linearizable checker: cas-register, register, kv, "
                               "set, fifo-queue, mutex, multi-register  [default: per format]")
+@click.option("--init", "init_json", metavar="JSON",
+              help="For linearizable: the model's initial state, as JSON (e.g. 0, "
+                   "'{\"x\": 0, \"y\": 0}')  [default: per format]")
 @click.option("--format", "fmt", help="Input format: jsonl, json, edn, porcupine-etcd, "
                                       "porcupine-kv  [default: detected]")
 @click.option("--time-limit", type=float, default=60.0, show_default=True,
@@ -119,28 +231,42 @@ def test_cmd(system, workload, nemesis, nodes, concurrency, time_limit, rate, ne
 @click.option("--linearizable-set", is_flag=True, help="For set-full: stale reads are errors.")
 @click.option("--negative-balances", is_flag=True, help="For bank: allow negative balances.")
 @click.option("--total", type=int, help="For bank: the total (default: the first read's sum).")
+@click.option("--accounts", metavar="A[,A...]",
+              help="For bank: the accounts that exist (default: those of the first read).")
+@click.option("--checker-opt", "checker_opts", multiple=True, metavar="NAME=VALUE",
+              help="Any option the checker declares (`harness list checker`), repeatable.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False),
               help="Write an HTML report of the (last) checked history here.")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False),
               help="Write JUnit XML here: one test case per file.")
-def check_cmd(files, checker, model, fmt, time_limit, memory_limit, engine, consistency_models,
-              anomalies, assume, linearizable_set, negative_balances, total, as_json, report_path,
-              junit_path):
+def check_cmd(files, checker, model, init_json, fmt, time_limit, memory_limit, engine,
+              consistency_models, anomalies, assume, linearizable_set, negative_balances, total,
+              accounts, checker_opts, as_json, report_path, junit_path):
     """Check stored histories; one result line per file. Exit: worst verdict."""
-    from checkers import merge_valid
+    from checkers import MalformedOp, check_safe, merge_valid, summarize
+    from checkers.consistency import MODELS as CONSISTENCY_MODELS, canonical_model
     from checkers.models import MODELS
     from reports.html import verdict_word
 
     from . import registry
+    from .errors import InputError
     from .formats import load
+    from .options import resolve_values
     from .runner import exit_code_for
 
-    from checkers.consistency import MODELS as CONSISTENCY_MODELS, canonical_model
-
-    checker_obj = registry.lookup("checker", checker, "--checker")()
+    checker_cls = registry.lookup("checker", checker, "--checker")
+    checker_obj = checker_cls()
+    for flag, value in (("--time-limit", time_limit), ("--memory-limit", memory_limit)):
+        if not math.isfinite(value) or value <= 0:
+            raise UsageError(f"{flag} must be a positive finite number, got {value}")
     if model is not None and model not in MODELS:
         raise UsageError(f"unknown --model {model!r}; valid: {', '.join(sorted(MODELS))}")
+    if engine == "c":
+        from checkers.linearizable import compiled_core_available
+        if not compiled_core_available():
+            raise UsageError("--engine c: the compiled core (checkers/_wgl.c) is not built "
+                             "here; reinstall with a C compiler, or use --engine python")
     for m in consistency_models:
         try:
             canonical_model(m)
@@ -152,6 +278,14 @@ def check_cmd(files, checker, model, fmt, time_limit, memory_limit, engine, cons
     if bad:
         raise UsageError(f"unknown --assume {', '.join(bad)}; valid: wfr-keys, sequential-keys, "
                          "linearizable-keys")
+    init = None
+    if init_json is not None:
+        try:
+            init = json.loads(init_json)
+        except ValueError as e:
+            raise UsageError(f"--init {init_json!r} is not valid JSON ({e})") from None
+    extra = resolve_values(checker_cls, checker, _assignments(checker_opts, "--checker-opt"),
+                           "--checker-opt") if checker_opts else {}
     verdicts = []
     per_file = {}
     show_progress = sys.stderr.isatty() and not as_json
@@ -167,30 +301,23 @@ def check_cmd(files, checker, model, fmt, time_limit, memory_limit, engine, cons
                    "progress": progress, "consistency_models": list(consistency_models),
                    "anomalies": _split_names(anomalies), "linearizable": linearizable_set,
                    "negative_balances": negative_balances, "total": total,
-                   **{a.replace("-", "_"): True for a in assumptions}}
-        result = checker_obj.check(loaded.ops, options)
+                   **({"init": init} if init is not None else {}),
+                   **({"accounts": _accounts(accounts)} if accounts else {}),
+                   **{a.replace("-", "_"): True for a in assumptions}, **extra}
+        try:
+            result = check_safe(checker_obj, loaded.ops, options)
+        except MalformedOp as e:
+            line_of = getattr(loaded, "line_of", None)
+            raise InputError(path, line_of(e.op) if line_of else None,
+                             f"{e.what} (op {_brief(e.op)})") from None
         verdicts.append(result["valid"])
         per_file[path] = result
         if as_json:
             click.echo(json.dumps({"file": path, "format": loaded.format, **result}, default=str))
         else:
-            line = f"{path}: {verdict_word(result['valid'])}"
-            if "partitions" in result:
-                line += f" ({result.get('ops', '?')} ops, {result['partitions']} keys, " \
-                        f"{result.get('elapsed_s', 0):.3f}s)"
-            elif "txns" in result:
-                line += f" ({result['txns']} txns, {result.get('elapsed_s', 0):.3f}s)"
-            if result.get("anomaly-types"):
-                line += f" - anomalies: {', '.join(result['anomaly-types'])}"
-            if result.get("not"):
-                line += f"; not {', '.join(result['not'])}"
-            if result.get("failures"):
-                first = result["failures"][0]
-                key = "" if first.get("key") is None else f"key {first['key']}: "
-                line += f" - {key}{first.get('message', '')}"
-            if result.get("unknown_reason"):
-                line += f" - {result['unknown_reason']}"
-            click.echo(line)
+            summary = summarize(checker_obj, result)
+            click.echo(f"{path}: {verdict_word(result['valid'])}"
+                       + (f" ({summary})" if summary else ""))
         if report_path:
             from reports import html
             html.write(report_path, title=os.path.basename(path),
@@ -200,6 +327,16 @@ def check_cmd(files, checker, model, fmt, time_limit, memory_limit, engine, cons
         from reports import junit
         junit.write(junit_path, f"harness check --checker {checker}", per_file)
     sys.exit(exit_code_for(merge_valid(verdicts)))
+
+
+def _accounts(text: str) -> list:
+    """Account ids as typed: integers where they look like integers."""
+    return [int(a) if a.lstrip("-").isdigit() else a for a in _split_names(text)]
+
+
+def _brief(op: dict) -> str:
+    text = json.dumps(op, default=str)
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 @cli.group("image")
@@ -278,6 +415,16 @@ def main(argv=None) -> None:
         sys.exit(EXIT_HARNESS_FAILURE)
     except BrokenPipeError:
         sys.exit(EXIT_VALID)
+    except MemoryError:
+        click.echo("error: out of memory", err=True)
+        sys.exit(EXIT_HARNESS_FAILURE)
+    except Exception as e:  # noqa: BLE001 - a bug of ours: one line, exit 3, never a verdict
+        if os.environ.get("HARNESS_DEBUG"):
+            traceback.print_exc()
+        first = (str(e).strip().splitlines() or [""])[0][:300]
+        click.echo(f"internal error: {type(e).__name__}: {first} (rerun with "
+                   "`harness --debug ...` for the traceback)", err=True)
+        sys.exit(EXIT_HARNESS_FAILURE)
 
 
 if __name__ == "__main__":

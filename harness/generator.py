@@ -454,3 +454,43 @@ class Lazy:
 
     def update(self, ctx, event):
         return self
+
+
+@dataclass(frozen=True)
+class UntilOk:
+    """Each op in `todo` (bodies: f, value, key...), to whichever thread is free, issued
+    again when it completes with anything but `ok`, at most `attempts` times in all.
+
+    For final reads: right after faults heal, a system may need a moment to elect a
+    leader, and a final phase of reads that all failed proves nothing. The interpreter's
+    back-off after `unavailable` failures spaces the retries."""
+
+    todo: tuple                      # (body, attempts left)
+    in_flight: tuple = ()            # (process, body, attempts left)
+
+    @staticmethod
+    def of(bodies: Sequence[dict], attempts: int = 20) -> "UntilOk":
+        return UntilOk(tuple((b, attempts) for b in bodies))
+
+    def op(self, ctx):
+        if not self.todo:
+            return (Pending(), self) if self.in_flight else None
+        thread = ctx.some_free_thread()
+        if thread is None:
+            return Pending(), self
+        (body, left), rest = self.todo[0], self.todo[1:]
+        process = ctx.process_of(thread)
+        op = {"type": "invoke", "process": process, "time": ctx.time, "value": None, **body}
+        return op, UntilOk(rest, self.in_flight + ((process, body, left),))
+
+    def update(self, ctx, event):
+        if event.get("type") == "invoke":
+            return self
+        for i, (process, body, left) in enumerate(self.in_flight):
+            if process == event.get("process"):
+                in_flight = self.in_flight[:i] + self.in_flight[i + 1:]
+                todo = self.todo
+                if event.get("type") != "ok" and left > 1:
+                    todo = todo + ((body, left - 1),)
+                return UntilOk(todo, in_flight)
+        return self

@@ -124,11 +124,14 @@ class ClientRunner:
 def run(generator, *, concurrency: int, nodes: list[str], make_client: Callable[[], Client],
         nemesis: NemesisHandler | None, history: HistoryWriter, clock: Clock,
         stop_at: int, rng: random.Random, drain_s: float = 10.0,
-        fail_backoff_s: float = 0.05) -> Any:
-    """Interpret `generator` until it is exhausted or `stop_at` (ns on `clock`) passes.
+        fail_backoff_s: float = 0.05, stop: threading.Event | None = None) -> Any:
+    """Interpret `generator` until it is exhausted, `stop_at` (ns on `clock`) passes, or
+    `stop` is set (the cluster monitor sets it when the cluster is lost; the loop notices
+    within a second, since it never waits longer than that).
 
     Client thread i talks to nodes[i % len(nodes)]. Returns the final generator.
     """
+    stop = stop or threading.Event()
     completions: queue.Queue = queue.Queue()
     workers: dict[Any, _Worker] = {}
     for t in range(concurrency):
@@ -196,7 +199,7 @@ def run(generator, *, concurrency: int, nodes: list[str], make_client: Callable[
         return True
 
     try:
-        while clock() < stop_at:
+        while clock() < stop_at and not stop.is_set():
             while True:  # absorb everything that already completed
                 try:
                     thread, invoke, completion = completions.get_nowait()

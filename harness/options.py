@@ -50,7 +50,8 @@ class Option:
     `name` is the CLI spelling (dashes) and, with dashes turned into underscores, the
     keyword the plugin's constructor takes. `type` is one of PARSERS. `choices`, when
     given, bounds a str value or every element of a list value. `minimum`/`maximum` bound
-    numbers. `validate` may raise ValueError with a reason for anything else.
+    numbers. `validate` may raise ValueError with a reason for anything else. `flag`
+    names a dedicated `harness test` flag generated for it (kept for flags users know).
     """
 
     name: str
@@ -61,6 +62,8 @@ class Option:
     minimum: float | None = None
     maximum: float | None = None
     validate: Callable[[Any], None] | None = field(default=None, compare=False)
+    flag: str | None = None     # a dedicated CLI flag (e.g. --process-targets); plugins
+    #                             declaring the same flag all take its value
 
     @property
     def keyword(self) -> str:
@@ -83,6 +86,8 @@ class Option:
                 raise UsageError(f"{where}: unknown {', '.join(map(str, bad))}; valid: "
                                  f"{', '.join(map(str, self.choices))}")
         if self.type in ("int", "float"):
+            if isinstance(value, float) and not math.isfinite(value):
+                raise UsageError(f"{where}: must be a finite number, got {value}")
             if self.minimum is not None and value < self.minimum:
                 raise UsageError(f"{where}: must be at least {self.minimum:g}, got {value}")
             if self.maximum is not None and value > self.maximum:
@@ -110,7 +115,7 @@ def declared(cls) -> tuple[Option, ...]:
 
 
 def parse_assignments(pairs: list[str], flag: str) -> dict[str, dict[str, str]]:
-    """`["partition.shapes=halves,one", ...]` -> {"partition": {"shapes": "halves,one"}}.
+    """`["nem.shapes=a,b", ...]` -> {"nem": {"shapes": "a,b"}} (plugin -> option -> text).
 
     Returns raw strings per plugin; `build` types them against the declarations."""
     out: dict[str, dict[str, str]] = {}
@@ -124,20 +129,26 @@ def parse_assignments(pairs: list[str], flag: str) -> dict[str, dict[str, str]]:
     return out
 
 
-def resolve_values(cls, plugin: str, given: dict[str, Any], flag: str) -> dict[str, Any]:
+def resolve_values(cls, plugin: str, given: dict[str, Any], flag: str,
+                   qualified: bool | None = None) -> dict[str, Any]:
     """Typed constructor keywords for `cls` from `given` ({option name: str or value}).
 
     Strings are parsed; values already typed (from dedicated flags) are checked. Unknown
-    names raise UsageError listing the plugin's options."""
+    names raise UsageError listing the plugin's options. Messages name the option as
+    typed: `PLUGIN.NAME` when the flag takes that form (`qualified`, the default for
+    flags of several plugins such as --nemesis-opt), else `NAME`."""
+    if qualified is None:
+        qualified = flag == "--nemesis-opt"
     by_name = {o.name: o for o in declared(cls)}
     values: dict[str, Any] = {}
     for name, raw in given.items():
         option = by_name.get(name) or by_name.get(name.replace("_", "-"))
+        label = f"{plugin}.{name}" if qualified else name
         if option is None:
             valid = ", ".join(by_name) or "none"
-            raise UsageError(f"{flag} {plugin}.{name}: {plugin} has no option {name!r}; "
-                             f"its options: {valid}")
-        where = f"{flag} {plugin}.{option.name}"
+            raise UsageError(f"{flag} {label}: {plugin} has no option {name!r}; "
+                             f"valid: {valid}")
+        where = f"{flag} {plugin}.{option.name}" if qualified else f"{flag} {option.name}"
         if isinstance(raw, str):
             values[option.keyword] = option.parse(raw, where)
         else:
@@ -147,5 +158,11 @@ def resolve_values(cls, plugin: str, given: dict[str, Any], flag: str) -> dict[s
 
 
 def build(cls, plugin: str, given: dict[str, Any], flag: str):
-    """Instantiate a plugin from its declared options (defaults for what is not given)."""
-    return cls(**resolve_values(cls, plugin, given, flag))
+    """Instantiate a plugin from its declared options (defaults for what is not given).
+
+    A constructor that rejects the values (TypeError, ValueError) is a usage error too."""
+    values = resolve_values(cls, plugin, given, flag)
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as e:
+        raise UsageError(f"{flag}: {plugin} rejected its options ({e})") from None

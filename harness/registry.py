@@ -1,8 +1,10 @@
 """Find systems, workloads, nemeses and checkers by name.
 
-Built-ins are listed here so the harness works from a source checkout; the entry point
-groups `harness.systems`, `harness.workloads`, `harness.nemeses` and `harness.checkers`
-add to (or override) them, so a user adds a system without forking the harness.
+Each plugin package (clusters, workloads, nemeses, checkers) lists its built-ins in a
+`BUILTINS` mapping, so the harness works from a source checkout; the entry point groups
+`harness.systems`, `harness.workloads`, `harness.nemeses` and `harness.checkers` add to
+(or override) them, so a user adds a plugin without forking. The harness core itself
+names no plugin.
 """
 
 from __future__ import annotations
@@ -12,36 +14,18 @@ from importlib.metadata import entry_points
 
 from .errors import UsageError
 
+# kind -> (entry point group, package whose BUILTINS lists the built-in plugins)
 KINDS = {
-    "system": ("harness.systems", {"raftkv": "clusters.raftkv:RaftKV"}),
-    "workload": ("harness.workloads", {
-        "register": "workloads.register:RegisterWorkload",
-        "list-append": "workloads.list_append:ListAppendWorkload",
-        "rw-register": "workloads.rw_register:RWRegisterWorkload",
-        "bank": "workloads.bank:BankWorkload",
-        "set": "workloads.set:SetWorkload",
-    }),
-    "nemesis": ("harness.nemeses", {
-        "partition": "nemeses.partition:PartitionNemesis",
-        "kill": "nemeses.process:KillNemesis",
-        "pause": "nemeses.process:PauseNemesis",
-    }),
-    "checker": ("harness.checkers", {
-        "linearizable": "checkers.linearizable:LinearizableChecker",
-        "elle-list-append": "checkers.list_append:ListAppendChecker",
-        "elle-rw-register": "checkers.rw_register:RWRegisterChecker",
-        "bank": "checkers.bank:BankChecker",
-        "set": "checkers.sets:SetChecker",
-        "set-full": "checkers.sets:SetFullChecker",
-        "counter": "checkers.counter:CounterChecker",
-        "long-fork": "checkers.long_fork:LongForkChecker",
-    }),
+    "system": ("harness.systems", "clusters"),
+    "workload": ("harness.workloads", "workloads"),
+    "nemesis": ("harness.nemeses", "nemeses"),
+    "checker": ("harness.checkers", "checkers"),
 }
 
 
 def _targets(kind: str) -> dict[str, str]:
-    group, builtins = KINDS[kind]
-    targets = dict(builtins)
+    group, package = KINDS[kind]
+    targets = dict(getattr(importlib.import_module(package), "BUILTINS", {}))
     for ep in entry_points(group=group):
         targets[ep.name] = ep.value
     return targets
@@ -58,4 +42,19 @@ def lookup(kind: str, name: str, flag: str | None = None):
         where = f"{flag} " if flag else ""
         raise UsageError(f"unknown {kind} {where}{name!r}; valid: {', '.join(sorted(targets))}")
     module, _, attr = targets[name].partition(":")
-    return getattr(importlib.import_module(module), attr)
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as e:
+        raise UsageError(f"{kind} {name!r} is registered as {targets[name]!r}, which cannot "
+                         f"be loaded ({type(e).__name__}: {e})") from None
+
+
+def plugins(kind: str) -> dict[str, type]:
+    """Every loadable plugin of `kind`, by name (those that fail to load are left out)."""
+    found = {}
+    for name in names(kind):
+        try:
+            found[name] = lookup(kind, name)
+        except UsageError:
+            continue
+    return found

@@ -1,22 +1,32 @@
 """The runner: one test, end to end.
 
-    validate names -> store folder -> Docker + image -> containers -> system setup
-    -> generator (clients + nemesis schedule, then heal, then final reads)
-    -> ALWAYS: heal every fault, collect node logs, remove containers and network
-    -> check the history -> results.json, report.html -> exit code
+    resolve (names, options, capabilities, feasibility: exit 4 before anything starts)
+    -> store folder -> Docker + image -> containers -> system setup
+    -> generator (clients + nemesis schedule, then heal, then final reads), while the
+       cluster monitor watches the engine, the network and every node
+    -> teardown, newest resource first: stop the monitor, heal every fault, collect node
+       logs, remove containers and network
+    -> check the history (each checker check-safe) -> results.json, report.html, junit.xml
 
 Guarantees:
-* every fault is healed and every container removed on normal exit, on an exception,
-  on Ctrl-C and on SIGTERM (signals are turned into an exception in the main thread, and
-  ignored while cleanup runs, so a second Ctrl-C cannot interrupt it);
-* the run has a hard deadline (time limit plus bounded setup, final phase and teardown);
-  a watchdog past it cleans up what it can and exits 3, so a run never hangs;
-* the history is flushed per event, so whatever happens it can be checked afterwards.
+* every resource the run creates is pushed on a `Resources` stack with its teardown, so
+  faults are healed and containers removed on normal exit, on an exception, on Ctrl-C and
+  on SIGTERM (signals become an exception in the main thread and are ignored while the
+  teardown runs, so a second Ctrl-C cannot interrupt it);
+* the run has a hard deadline; a watchdog past it runs the same teardown and exits 3;
+* the history is flushed per event, so whatever happens it can be checked afterwards;
+* a verdict is earned: a cluster lost mid-run is a harness failure (exit 3); a nemesis
+  that never took effect, or a workload that never succeeded, makes the run unknown.
+
+The runner names no plugin: systems, workloads and nemeses are looked up by name and
+built from their declared options (harness.options), and what a nemesis needs from a
+system is a capability the system declares.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 import signal
@@ -26,8 +36,10 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
-from checkers import UNKNOWN, compose
+from checkers import UNKNOWN, check_safe, compose, merge_valid, summarize
+from checkers.stats import StatsChecker
 from harness import generator as gen
 from harness import image, registry, store
 from harness.control import docker as docker_backend
@@ -36,9 +48,9 @@ from harness.errors import (EXIT_HARNESS_FAILURE, EXIT_INVALID, EXIT_UNKNOWN, EX
 from harness.generator import SECOND
 from harness.history import HistoryWriter
 from harness.interpreter import Clock, run as interpret
+from harness.lifecycle import ClusterMonitor, Resources
+from harness.options import build, declared
 from nemeses.schedule import NemesisDispatcher, fault_cycle
-from reports import html as html_report
-from reports import junit as junit_report
 
 log = logging.getLogger("harness")
 
@@ -47,9 +59,16 @@ FINAL_PHASE_BUDGET_S = 45
 TEARDOWN_BUDGET_S = 60
 RECOVERY_PAUSE_S = 3.0
 
+# Bounds on the run's numbers (issue: a NaN or 1e9 must be refused before anything runs).
+MAX_NODES = 15            # documented in the README; every node is a container on this host
+MAX_CONCURRENCY = 1000
+MAX_TIME_LIMIT_S = 7 * 24 * 3600
+MAX_RATE = 1_000_000
+
 
 @dataclass
 class TestConfig:
+    __test__ = False    # not a pytest test class, despite the name
     system: str
     workload: str | None = None
     nemeses: list[str] = field(default_factory=list)
@@ -60,18 +79,35 @@ class TestConfig:
     nemesis_interval: float = 10.0
     seed: int | None = None
     store: str = store.DEFAULT_STORE
-    system_opts: list[str] = field(default_factory=list)
-    partition_shapes: list[str] | None = None
-    process_targets: list[str] | None = None
+    # Plugin options, as typed on the command line (strings) or already typed values:
+    system_opts: dict[str, Any] = field(default_factory=dict)
+    workload_opts: dict[str, Any] = field(default_factory=dict)
+    nemesis_opts: dict[str, dict[str, Any]] = field(default_factory=dict)
     check_time_limit: float = 120.0
     keep_cluster: bool = False
     deadline: float | None = None   # hard deadline of the whole run (s); None: the default
 
     @property
     def test_name(self) -> str:
-        parts = [self.system] + [o for o in self.system_opts] + [self.workload or "default"]
+        opts = [name if value in (True, "true", "") else f"{name}={value}"
+                for name, value in self.system_opts.items() if value not in (False, "false")]
+        parts = [self.system] + opts + [self.workload or "default"]
         parts.append("+".join(self.nemeses) if self.nemeses else "none")
-        return "-".join(parts)
+        return "-".join(parts).replace("/", "_")
+
+    @property
+    def hard_deadline_s(self) -> float:
+        return self.deadline or (SETUP_BUDGET_S + self.time_limit + FINAL_PHASE_BUDGET_S
+                                 + TEARDOWN_BUDGET_S + 30)
+
+
+@dataclass
+class Plan:
+    """What `resolve` built: the plugins, ready to run."""
+
+    system: Any
+    workload: Any
+    nemeses: dict[str, Any]
 
 
 @dataclass
@@ -102,6 +138,10 @@ class Interrupted(HarnessError):
     """Ctrl-C or SIGTERM during a run."""
 
 
+class ClusterLost(HarnessError):
+    """A node, the network or the engine disappeared outside the nemesis's control."""
+
+
 def exit_code_for(valid) -> int:
     if valid is True:
         return EXIT_VALID
@@ -110,51 +150,107 @@ def exit_code_for(valid) -> int:
     return EXIT_UNKNOWN
 
 
-def resolve(cfg: TestConfig):
-    """Look everything up by name before touching Docker (bad names: exit 4, fast)."""
-    if cfg.nodes < 1:
-        raise UsageError(f"--nodes must be at least 1, got {cfg.nodes}")
-    if cfg.time_limit <= 0:
-        raise UsageError(f"--time-limit must be positive, got {cfg.time_limit:g}")
-    if cfg.deadline is not None and cfg.deadline <= 0:
-        raise UsageError(f"--deadline must be positive, got {cfg.deadline:g}")
-    if cfg.nemesis_interval <= 0:
-        raise UsageError(f"--nemesis-interval must be positive, got {cfg.nemesis_interval:g}")
-    system = registry.lookup("system", cfg.system, "--system")(cfg.system_opts)
+def _number(flag: str, value, *, minimum=None, maximum=None, positive=False) -> None:
+    if value is None:
+        return
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UsageError(f"{flag} must be a finite number, got {value}")
+    if positive and value <= 0:
+        raise UsageError(f"{flag} must be positive, got {value:g}")
+    if minimum is not None and value < minimum:
+        raise UsageError(f"{flag} must be at least {minimum:g}, got {value:g}")
+    if maximum is not None and value > maximum:
+        raise UsageError(f"{flag} must be at most {maximum:g}, got {value:g}")
+
+
+def validate_numbers(cfg: TestConfig) -> None:
+    _number("--nodes", cfg.nodes, minimum=1, maximum=MAX_NODES)
+    _number("--time-limit", cfg.time_limit, positive=True, maximum=MAX_TIME_LIMIT_S)
+    _number("--rate", cfg.rate, minimum=0, maximum=MAX_RATE)
+    _number("--nemesis-interval", cfg.nemesis_interval, positive=True,
+            maximum=MAX_TIME_LIMIT_S)
+    _number("--concurrency", cfg.concurrency, minimum=1, maximum=MAX_CONCURRENCY)
+    _number("--check-time-limit", cfg.check_time_limit, positive=True,
+            maximum=MAX_TIME_LIMIT_S)
+    _number("--deadline", cfg.deadline, positive=True, maximum=2 * MAX_TIME_LIMIT_S)
+    if cfg.seed is not None and not 0 <= cfg.seed < 2**63:
+        raise UsageError(f"--seed must be between 0 and 2^63-1, got {cfg.seed}")
+
+
+def resolve(cfg: TestConfig) -> Plan:
+    """Look everything up and build it before touching Docker: bad names, bad options,
+    a nemesis the system cannot serve, or a fault that could never happen in this run
+    are usage errors (exit 4), raised fast and before anything is created."""
+    validate_numbers(cfg)
+    system_cls = registry.lookup("system", cfg.system, "--system")
+    system = build(system_cls, cfg.system, cfg.system_opts, "--system-opt")
     cfg.workload = cfg.workload or system.default_workload
-    workload = registry.lookup("workload", cfg.workload, "--workload")()
+    workload_cls = registry.lookup("workload", cfg.workload, "--workload")
     if cfg.workload not in system.workloads:
         raise UsageError(f"--workload {cfg.workload!r} is not supported by {cfg.system}; "
                          f"valid: {', '.join(system.workloads)}")
+    workload = build(workload_cls, cfg.workload, cfg.workload_opts, "--workload-opt")
+    if len(set(cfg.nemeses)) != len(cfg.nemeses):
+        raise UsageError(f"--nemesis names a fault twice: {','.join(cfg.nemeses)}")
+    stray = sorted(set(cfg.nemesis_opts) - set(cfg.nemeses))
+    if stray:
+        raise UsageError(f"--nemesis-opt for {', '.join(stray)}, which is not among "
+                         f"--nemesis {','.join(cfg.nemeses) or '(none)'}")
+    capabilities = frozenset(getattr(system, "capabilities", ()))
     nemeses = {}
     for name in cfg.nemeses:
         cls = registry.lookup("nemesis", name, "--nemesis")
-        if name == "partition" and cfg.partition_shapes:
-            nemeses[name] = cls(cfg.partition_shapes)
-        elif name in ("kill", "pause") and cfg.process_targets:
-            nemeses[name] = cls(cfg.process_targets)
-        else:
-            nemeses[name] = cls()
+        missing = sorted(frozenset(getattr(cls, "requires", ())) - capabilities)
+        if missing:
+            raise UsageError(f"--nemesis {name} needs {', '.join(missing)}, which "
+                             f"{cfg.system} does not support")
+        nemesis = build(cls, name, cfg.nemesis_opts.get(name, {}), "--nemesis-opt")
+        problems = nemesis.problems(cfg.nodes) if hasattr(nemesis, "problems") else []
+        if problems:
+            raise UsageError(f"--nemesis {name} cannot run on --nodes {cfg.nodes}: "
+                             + "; ".join(problems))
+        nemeses[name] = nemesis
+    if nemeses:
+        # Faults start at interval, 3 x interval, ...: every kind needs its first slot.
+        needed = (2 * len(nemeses) - 1) * cfg.nemesis_interval
+        if needed >= cfg.time_limit:
+            raise UsageError(
+                f"--nemesis-interval {cfg.nemesis_interval:g} leaves no room in --time-limit "
+                f"{cfg.time_limit:g} for {'every one of ' if len(nemeses) > 1 else ''}"
+                f"{', '.join(nemeses)}: the last first fault would start at {needed:g}s; "
+                f"shorten the interval or lengthen the run")
     if cfg.concurrency is None:
         cfg.concurrency = 2 * cfg.nodes
-    if cfg.concurrency < 1:
-        raise UsageError(f"--concurrency must be at least 1, got {cfg.concurrency}")
+    _number("--concurrency", cfg.concurrency, minimum=1, maximum=MAX_CONCURRENCY)
     if cfg.seed is None:
         cfg.seed = random.SystemRandom().randrange(2**31)
-    return system, workload, nemeses
+    return Plan(system, workload, nemeses)
 
 
-def build_generator(cfg: TestConfig, workload, history: HistoryWriter):
+def build_generator(cfg: TestConfig, workload, history: HistoryWriter, clock: Clock,
+                    marks: dict):
+    """Main phase (clients under the nemesis schedule), heal, recovery pause, final phase.
+
+    `marks["final_phase_start"]` is set (ns on `clock`) when the final phase begins, if the
+    workload has one: the stats check needs it."""
     limit = int(cfg.time_limit * SECOND)
     main = gen.clients(gen.TimeLimit(limit, gen.stagger_rate(cfg.rate, workload.generator({}))))
     parts = [main]
     if cfg.nemeses:
-        parts.append(gen.nemesis(gen.TimeLimit(limit, fault_cycle(cfg.nemeses, cfg.nemesis_interval))))
+        parts.append(gen.nemesis(gen.TimeLimit(limit, fault_cycle(cfg.nemeses,
+                                                                 cfg.nemesis_interval))))
+
+    def final(ctx):
+        built = workload.final_generator(history.ops)
+        if built is not None and "final_phase_start" not in marks:
+            marks["final_phase_start"] = clock()
+        return built
+
     return gen.phases(
         gen.any_of(*parts),
         gen.nemesis(gen.Once({"f": "heal", "value": {"action": "heal-all"}})),
         gen.Sleep(int(RECOVERY_PAUSE_S * SECOND)),
-        gen.clients(gen.Lazy(lambda ctx: workload.final_generator(history.ops))),
+        gen.clients(gen.Lazy(final)),
     )
 
 
@@ -196,8 +292,39 @@ def _print(message: str, err: bool = False) -> None:
     print(message, file=sys.stderr if err else sys.stdout)
 
 
+class Run:
+    """One run's state while it executes: what `run_test` sets up and tears down."""
+
+    def __init__(self, cfg: TestConfig, plan: Plan, echo):
+        self.cfg, self.plan, self.echo = cfg, plan, echo
+        self.resources = Resources()
+        self.stop = threading.Event()
+        self.clock = Clock()
+        self.marks: dict = {}
+        self.cluster = None
+        self.dispatcher: NemesisDispatcher | None = None
+        self.monitor: ClusterMonitor | None = None
+        self.history: HistoryWriter | None = None
+
+    def end_open_faults(self) -> None:
+        """Record the end of every fault still in force, then heal everything."""
+        dispatcher = self.dispatcher
+        if dispatcher is None:
+            return
+        active = list(dispatcher.active)
+        errors = dispatcher.heal_all()
+        for kind in active:
+            value = {"phase": "end", "final": True}
+            if kind in errors:
+                value.update(failed=True, error=errors[kind])
+            self.history.append({"process": "nemesis", "type": "info", "f": kind,
+                                 "value": value, "time": self.clock()})
+        if errors:
+            self.echo("warning: could not heal " + "; ".join(errors.values()), err=True)
+
+
 def run_test(cfg: TestConfig, echo=_print) -> RunOutcome:
-    system, workload, nemeses = resolve(cfg)
+    plan = resolve(cfg)
     # Pre-flight before anything is written: no engine or no image means no run folder.
     client = docker_backend.connect()
     image_tag = image.require(client)
@@ -210,144 +337,198 @@ def run_test(cfg: TestConfig, echo=_print) -> RunOutcome:
     store.write_json(run_dir / "test.json", config)
     log.info("run %s: %s (seed %d) in %s", run_id, cfg.test_name, cfg.seed, run_dir)
 
+    run = Run(cfg, plan, echo)
+    run.history = HistoryWriter(str(run_dir / "history.jsonl"))
+    resources = run.resources
+    resources.push("history", run.history.close)
     signals = _Signals()
-    docker_cluster = None
-    cluster = None
-    dispatcher = None
-    history = HistoryWriter(str(run_dir / "history.jsonl"))
     failure: HarnessError | None = None
     interrupted = False
-    hard_deadline_s = cfg.deadline or (SETUP_BUDGET_S + cfg.time_limit + FINAL_PHASE_BUDGET_S
-                                       + TEARDOWN_BUDGET_S + 30)
-
-    def cleanup():
-        if dispatcher is not None:
-            errors = dispatcher.heal_all()
-            if errors:
-                log.error("could not heal: %s", ", ".join(errors))
-        if cluster is not None:
-            _collect_logs(cluster, system, run_dir)
-        if docker_cluster is not None and not cfg.keep_cluster:
-            docker_cluster.destroy()
+    hard_deadline_s = cfg.hard_deadline_s
 
     def watchdog_expired():
         log.error("hard deadline of %gs passed: cleaning up and exiting", hard_deadline_s)
         echo(f"error: the run exceeded its hard deadline ({hard_deadline_s:g}s); "
              f"history kept at {run_dir / 'history.jsonl'}", err=True)
         try:
-            history.close()
-            cleanup()
+            run.stop.set()
+            resources.close(wait_s=TEARDOWN_BUDGET_S)
         finally:
             os._exit(EXIT_HARNESS_FAILURE)
 
     watchdog = threading.Timer(hard_deadline_s, watchdog_expired)
     watchdog.daemon = True
-    clock = Clock()
     try:
         signals.install()
         watchdog.start()
-        t0 = time.monotonic()
-        docker_cluster = docker_backend.DockerCluster(
-            client, run_id, image_tag, cfg.nodes,
-            {"harness.test": cfg.test_name[:60]})
-        cluster = docker_cluster.create()
-        run = RunContext(cluster, system, log)
-        system.setup(cluster)
-        ready_s = time.monotonic() - t0
-        log.info("cluster ready in %.1fs", ready_s)
-        echo(f"cluster of {cfg.nodes} {cfg.system} nodes ready in {ready_s:.1f}s; "
-             f"running for {cfg.time_limit:g}s with {cfg.concurrency} clients"
-             + (f", nemesis {'+'.join(cfg.nemeses)} every {cfg.nemesis_interval:g}s" if cfg.nemeses else ""))
-        dispatcher = NemesisDispatcher(nemeses, run, random.Random(rng.random()))
-        clock = Clock()          # time 0 of the history: the start of the workload
-        config["cluster_ready_s"] = round(ready_s, 2)
-        interpret(build_generator(cfg, workload, history), concurrency=cfg.concurrency,
-                  nodes=cluster.nodes, make_client=system.client(cluster, cfg.workload),
-                  nemesis=dispatcher, history=history, clock=clock,
-                  stop_at=int((cfg.time_limit + FINAL_PHASE_BUDGET_S) * SECOND), rng=rng)
-    except Interrupted as e:
-        interrupted = True
-        failure = e
-        log.warning("%s", e)
-    except HarnessError as e:
-        failure = e
-        log.error("%s", e)
-    except Exception as e:  # a bug in the harness: keep the traceback in harness.log
-        log.exception("harness failure")
-        failure = HarnessError(f"internal error: {type(e).__name__}: {e} (traceback in "
-                               f"{run_dir / 'harness.log'})")
+        failure, interrupted = _execute(run, client, image_tag, run_id, rng, config)
     finally:
         signals.shield()
         try:
-            if dispatcher is not None and dispatcher.active:
-                for kind in list(dispatcher.active):
-                    history.append({"process": "nemesis", "type": "info", "f": kind,
-                                    "value": {"phase": "end", "final": True}, "time": clock()})
-            cleanup()
-        except Exception as e:
-            log.exception("cleanup failed")
-            echo(f"warning: cleanup failed ({e}); run `harness clean`", err=True)
+            if run.monitor is not None and run.monitor.check_now() and failure is None:
+                failure = ClusterLost(f"the cluster was lost: {run.monitor.lost}")
+            for error in resources.close():
+                hint = (f"; run `harness clean --run {run_id}`"
+                        if error.startswith("cluster") else "")
+                echo(f"warning: teardown: {error}{hint}", err=True)
         finally:
-            history.close()
             watchdog.cancel()
             signals.restore()
 
     config["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     store.write_json(run_dir / "test.json", config)
-    if failure is not None and not history.ops:
-        results = {"valid": UNKNOWN, "error": str(failure)}
-        store.write_json(run_dir / "results.json", results)
+    try:
+        return _conclude(run, config, run_dir, failure, interrupted, echo)
+    finally:
         logging.getLogger().removeHandler(handler)
+
+
+def _execute(run: Run, client, image_tag, run_id, rng, config) -> tuple[HarnessError | None, bool]:
+    """Set up every resource, run the workload; returns (failure, interrupted)."""
+    cfg, plan, resources = run.cfg, run.plan, run.resources
+    try:
+        t0 = time.monotonic()
+        docker_cluster = docker_backend.DockerCluster(
+            client, run_id, image_tag, cfg.nodes, {"harness.test": cfg.test_name[:60]})
+        if not cfg.keep_cluster:
+            resources.push("cluster", docker_cluster.destroy)
+        run.cluster = cluster = docker_cluster.create()
+        if "log-files" in getattr(plan.system, "capabilities", ()):
+            resources.push("node logs", lambda: _collect_logs(cluster, plan.system,
+                                                              Path(run.history.path).parent))
+        plan.system.setup(cluster)
+        ready_s = time.monotonic() - t0
+        log.info("cluster ready in %.1fs", ready_s)
+        run.echo(f"cluster of {cfg.nodes} {cfg.system} nodes ready in {ready_s:.1f}s; "
+                 f"running for {cfg.time_limit:g}s with {cfg.concurrency} clients"
+                 + (f", nemesis {'+'.join(cfg.nemeses)} every {cfg.nemesis_interval:g}s"
+                    if cfg.nemeses else "") + f" (seed {cfg.seed})")
+        context = RunContext(cluster, plan.system, log)
+        run.dispatcher = NemesisDispatcher(plan.nemeses, context, random.Random(rng.random()))
+        resources.push("faults", run.end_open_faults)
+        run.clock = Clock()          # time 0 of the history: the start of the workload
+        health = (lambda: plan.system.health(cluster)) \
+            if "health" in getattr(plan.system, "capabilities", ()) else None
+        run.monitor = ClusterMonitor(cluster.probe, run.stop, run.clock, health)
+        run.monitor.start()
+        resources.push("monitor", run.monitor.finish)
+        config["cluster_ready_s"] = round(ready_s, 2)
+        interpret(build_generator(cfg, plan.workload, run.history, run.clock, run.marks),
+                  concurrency=cfg.concurrency, nodes=cluster.nodes,
+                  make_client=plan.system.client(cluster, cfg.workload),
+                  nemesis=run.dispatcher, history=run.history, clock=run.clock,
+                  stop_at=int((cfg.time_limit + FINAL_PHASE_BUDGET_S) * SECOND), rng=rng,
+                  stop=run.stop)
+        if run.monitor.lost:
+            raise ClusterLost(f"the cluster was lost mid-run: {run.monitor.lost}")
+        return None, False
+    except Interrupted as e:
+        log.warning("%s", e)
+        return e, True
+    except HarnessError as e:
+        log.error("%s", e)
+        return e, False
+    except Exception as e:  # a bug in the harness: keep the traceback in harness.log
+        log.exception("harness failure")
+        if run.monitor is not None and run.monitor.check_now():
+            return ClusterLost(f"the cluster was lost mid-run: {run.monitor.lost}"), False
+        return HarnessError(f"internal error: {type(e).__name__}: {e} (traceback in "
+                            f"{Path(run.history.path).parent / 'harness.log'})"), False
+
+
+def _conclude(run: Run, config: dict, run_dir: Path, failure: HarnessError | None,
+              interrupted: bool, echo) -> RunOutcome:
+    from reports import html as html_report
+    from reports import junit as junit_report
+
+    cfg = run.cfg
+    ops = run.history.ops
+    run_info = run_summary(run)
+    if failure is not None and not any(op.get("process") != "nemesis" for op in ops):
+        results = {"valid": UNKNOWN, "error": str(failure), "run": run_info}
+        store.write_json(run_dir / "results.json", results)
         return RunOutcome(failure.exit_code, run_dir, results, str(failure))
 
-    results = check(workload, history.ops, cfg)
+    results, summaries = check(run.plan.workload, ops, cfg, run.marks.get("final_phase_start"))
+    reasons = [] if run.dispatcher is None else run.dispatcher.never_took_effect()
+    if reasons:
+        results["valid"] = merge_valid([results["valid"], UNKNOWN])
+        run_info["unknown_reasons"] = reasons
+    results["run"] = run_info
     if failure is not None:
         results["error"] = str(failure)
     store.write_json(run_dir / "results.json", results)
     try:
         junit_report.write(run_dir / "junit.xml", cfg.test_name, results)
         html_report.write(run_dir / "report.html", title=cfg.test_name, config=config,
-                          history=history.ops, results=results)
+                          history=ops, results=results)
     except Exception as e:   # the verdict stands without the report; keep the traceback
         log.exception("writing the report failed")
         echo(f"warning: could not write the report ({type(e).__name__}: {e}); "
              f"results are in {run_dir / 'results.json'}", err=True)
-    logging.getLogger().removeHandler(handler)
     if failure is not None:
         what = "interrupted" if interrupted else "failed"
         return RunOutcome(failure.exit_code, run_dir, results,
                           f"run {what}: {failure}; partial history checked: "
                           f"{html_report.verdict_word(results['valid'])}")
-    return RunOutcome(exit_code_for(results["valid"]), run_dir, results,
-                      summary_line(cfg.test_name, results))
+    line = summary_line(cfg.test_name, results, summaries)
+    if reasons:
+        line += "; " + "; ".join(reasons)
+    return RunOutcome(exit_code_for(results["valid"]), run_dir, results, line)
 
 
-def check(workload, history: list[dict], cfg: TestConfig) -> dict:
-    outcomes = {}
-    for name, (checker, options) in workload.checkers(
-            {"check_time_limit_s": cfg.check_time_limit}).items():
-        outcomes[name] = checker.check(history, options)
-    return compose(outcomes)
+def run_summary(run: Run) -> dict:
+    """What the run did besides the workload: faults per nemesis, the cluster's health."""
+    info: dict = {}
+    if run.dispatcher is not None:
+        info["nemeses"] = run.dispatcher.stats
+    elif run.plan.nemeses:
+        info["nemeses"] = {k: None for k in run.plan.nemeses}
+    if run.monitor is not None:
+        info["cluster"] = {"lost": run.monitor.lost, "events": run.monitor.events,
+                           "health": run.monitor.samples}
+    return info
 
 
-def summary_line(test_name: str, results: dict) -> str:
+def check(workload, history: list[dict], cfg: TestConfig,
+          final_phase_start: int | None = None) -> tuple[dict, dict[str, str]]:
+    """Every checker of the workload (check-safe), plus the stats check; returns the
+    composed results and each checker's own summary line."""
+    outcomes, summaries = {}, {}
+    checkers = dict(workload.checkers({"check_time_limit_s": cfg.check_time_limit}))
+    checkers["stats"] = (StatsChecker(), {"final_phase_start": final_phase_start})
+    for name, (checker, options) in checkers.items():
+        outcomes[name] = check_safe(checker, history, options)
+        summaries[name] = summarize(checker, outcomes[name])
+    return compose(outcomes), summaries
+
+
+def summary_line(test_name: str, results: dict, summaries: dict[str, str]) -> str:
+    from reports.html import verdict_word
+
     parts = []
-    for name, r in results.items():
-        if isinstance(r, dict) and "valid" in r:
-            detail = f"{r.get('ops', '?')} ops on {r.get('partitions', '?')} keys" \
-                if "partitions" in r else ""
-            if r.get("invalid_keys"):
-                detail += f"; not linearizable on key(s) {', '.join(map(str, r['invalid_keys'][:5]))}"
-            if r.get("unknown_reason"):
-                detail += f"; {r['unknown_reason']}"
-            parts.append(f"{name}: {html_report.verdict_word(r['valid'])} ({detail})")
-    return f"{test_name}: {html_report.verdict_word(results['valid'])} - " + "; ".join(parts)
+    for name, summary in summaries.items():
+        result = results[name]
+        if name == "stats" and result.get("valid") is True:
+            continue      # said only when it matters
+        parts.append(f"{name}: {verdict_word(result['valid'])}"
+                     + (f" ({summary})" if summary else ""))
+    return f"{test_name}: {verdict_word(results['valid'])} - " + "; ".join(parts)
 
 
 def _collect_logs(cluster, system, run_dir: Path) -> None:
+    missing = []
     for node in cluster.nodes:
         for path in system.log_files(node):
             try:
                 cluster.remote.download(node, path, str(run_dir / "nodes" / node))
             except Exception as e:
                 log.warning("could not collect %s from %s: %s", path, node, e)
+                missing.append(f"{node}:{path}")
+    if missing:
+        raise HarnessError(f"node logs not collected: {', '.join(missing)}")
+
+
+def plugin_options(kind: str, name: str) -> list:
+    """The declared options of a plugin (for `harness list` and help)."""
+    return list(declared(registry.lookup(kind, name)))

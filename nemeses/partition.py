@@ -22,6 +22,10 @@ import logging
 import random
 from typing import Iterable
 
+from harness.options import Option
+
+from . import FaultFailed
+
 log = logging.getLogger(__name__)
 
 CHAIN = "HARNESS-PARTITION"
@@ -129,23 +133,38 @@ def ensure_chain_cmd() -> str:
 
 
 def heal_cmd() -> str:
-    return f"iptables -F {CHAIN} 2>/dev/null || true"
+    """Flush the harness's chain where it exists; a flush that fails is an error (a
+    node without the chain has nothing to heal)."""
+    return f"if iptables -n -L {CHAIN} >/dev/null 2>&1; then iptables -F {CHAIN}; fi"
+
+
+MIN_NODES = {"halves": 2, "one": 2, "majorities-ring": 3, "bridge": 3, "primaries": 2}
 
 
 class PartitionNemesis:
     """Partitions the network into one of SHAPES per fault (chosen from `shapes` in turn
-    at random), healing by flushing the harness's own chain on every node."""
+    at random), healing by flushing the harness's own chain on every node.
+
+    A start that reached no node raises FaultFailed; one that reached some records the
+    others under `errors`. Healing checks every node's answer: a heal that failed on
+    every node raises, so it is never recorded as healed."""
 
     name = "partition"
+    options = (Option("shapes", "list", default=SHAPES, choices=SHAPES,
+                      flag="--partition-shapes",
+                      help="partition shapes to choose from per fault"),)
+    requires = frozenset()
 
     def __init__(self, shapes: Iterable[str] = SHAPES):
         self.shapes = tuple(shapes)
-        unknown = [s for s in self.shapes if s not in SHAPE_FUNCTIONS]
-        if unknown:
-            from harness.errors import UsageError
-            raise UsageError(f"unknown partition shape(s) {', '.join(unknown)}; "
-                             f"valid: {', '.join(SHAPES)}")
         self.active = False
+
+    def problems(self, node_count: int) -> list[str]:
+        too_small = [s for s in self.shapes if node_count < MIN_NODES[s]]
+        if too_small:
+            return [f"partition shape(s) {', '.join(too_small)} need at least "
+                    f"{max(MIN_NODES[s] for s in too_small)} nodes, the cluster has {node_count}"]
+        return []
 
     def start(self, run, rng):
         shape = rng.choice(self.shapes)
@@ -153,20 +172,37 @@ class PartitionNemesis:
         grudge, description = grudge_shape(shape, run.cluster.nodes, rng, primaries)
         commands = drop_commands(grudge, run.cluster.ips)
         self.active = True
-        results = _parallel(run, {n: c for n, c in commands.items()})
-        failed = {n: out for n, (rc, out) in results.items() if rc != 0}
+        results = _parallel(run, commands)
+        errors = {n: (out.strip()[-200:] or f"exit {rc}")
+                  for n, (rc, out) in results.items() if rc != 0}
+        if errors and len(errors) == len(commands):
+            raise FaultFailed(f"partition {shape}", errors)
         value = {"phase": "start", "shape": shape, **description}
-        if failed:
-            value["errors"] = {n: out.strip()[-200:] for n, out in failed.items()}
+        if errors:
+            value["errors"] = errors
         return value
 
     def stop(self, run):
-        self.heal_all(run)
-        return {"phase": "end"}
+        errors = self._heal(run)
+        value = {"phase": "end"}
+        if errors:
+            value["errors"] = errors
+        return value
 
     def heal_all(self, run):
-        _parallel(run, {n: heal_cmd() for n in run.cluster.nodes})
-        self.active = False
+        errors = self._heal(run)
+        if errors:
+            raise RuntimeError("could not heal the partition on " +
+                               "; ".join(f"{n}: {e}" for n, e in sorted(errors.items())))
+
+    def _heal(self, run) -> dict[str, str]:
+        results = _parallel(run, {n: heal_cmd() for n in run.cluster.nodes})
+        errors = {n: (out.strip()[-200:] or f"exit {rc}")
+                  for n, (rc, out) in results.items() if rc != 0}
+        if errors and len(errors) == len(results):
+            raise FaultFailed("healing the partition", errors)
+        self.active = bool(errors)
+        return errors
 
 
 def _parallel(run, commands: dict[str, str]) -> dict[str, tuple[int, str]]:

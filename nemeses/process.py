@@ -3,14 +3,17 @@
 Targets are chosen per fault among Jepsen's specs: `one` random node, a `minority`, a
 `majority`, `all` nodes, or the `primaries` (current leaders, from the system); by default
 one, minority or primaries. Crashing a majority or all at once is what exposes lost
-un-fsynced writes. The system does the signalling
-(`kill`, `start`, `pause`, `resume`), since only it knows its processes.
+un-fsynced writes. The system does the signalling (`kill`, `start`, `pause`, `resume`),
+since only it knows its processes: these nemeses require the matching capability.
 """
 
 from __future__ import annotations
 
 import random
-from concurrent.futures import ThreadPoolExecutor
+
+from harness.options import Option
+
+from . import FaultFailed, on_nodes
 
 TARGETS = ("one", "minority", "primaries")        # the default choice
 ALL_TARGETS = ("one", "minority", "majority", "all", "primaries")
@@ -33,46 +36,67 @@ def choose_targets(spec: str, nodes: list[str], rng: random.Random,
     raise ValueError(f"unknown target spec {spec!r}")
 
 
-def _on_nodes(fn, nodes):
-    with ThreadPoolExecutor(max_workers=max(1, len(nodes))) as pool:
-        list(pool.map(fn, nodes))
+def target_problems(targets, node_count: int) -> list[str]:
+    """Why some of `targets` can never be chosen on `node_count` nodes."""
+    if node_count < 3 and "minority" in targets:
+        return [f"a minority of {node_count} node(s) is nobody (a minority needs 3 nodes)"]
+    return []
+
+
+TARGETS_OPTION = Option(
+    "targets", "list", default=TARGETS, choices=ALL_TARGETS, flag="--process-targets",
+    help="whom each fault hits, chosen per fault: one, minority, majority, all, primaries")
 
 
 class _ProcessFault:
     name = ""
     verb = ""
+    options = (TARGETS_OPTION,)
 
     def __init__(self, targets=TARGETS):
         self.targets = tuple(targets)
-        unknown = [t for t in self.targets if t not in ALL_TARGETS]
-        if unknown:
-            from harness.errors import UsageError
-            raise UsageError(f"unknown --process-targets {', '.join(unknown)}; valid: "
-                             f"{', '.join(ALL_TARGETS)}")
         self.affected: list[str] = []
+
+    def problems(self, node_count: int) -> list[str]:
+        return target_problems(self.targets, node_count)
 
     def start(self, run, rng):
         spec = rng.choice(self.targets)
         primaries = run.primaries() if spec == "primaries" else []
         nodes = choose_targets(spec, run.cluster.nodes, rng, primaries)
-        _on_nodes(lambda n: self.inject(run, n), nodes)
-        self.affected = nodes
-        return {"phase": "start", "target": spec, "nodes": nodes}
+        done, errors = on_nodes(lambda n: self.inject(run, n), nodes)
+        if not done:
+            raise FaultFailed(f"{self.verb} of {', '.join(nodes)}", errors)
+        self.affected = done
+        value = {"phase": "start", "target": spec, "nodes": done}
+        if errors:
+            value["errors"] = errors
+        return value
 
     def stop(self, run):
         nodes, self.affected = self.affected, []
-        _on_nodes(lambda n: self.recover(run, n), nodes)
-        return {"phase": "end", "nodes": nodes}
+        done, errors = on_nodes(lambda n: self.recover(run, n), nodes)
+        if nodes and not done:
+            raise FaultFailed(f"healing {self.verb} of {', '.join(nodes)}", errors)
+        value = {"phase": "end", "nodes": done}
+        if errors:
+            value["errors"] = errors
+        return value
 
     def heal_all(self, run):
-        _on_nodes(lambda n: self.recover(run, n), run.cluster.nodes)
+        done, errors = on_nodes(lambda n: self.recover(run, n), run.cluster.nodes)
         self.affected = []
+        if errors:
+            raise FaultFailed(f"healing {self.verb}", errors) if not done else \
+                RuntimeError("could not heal " + "; ".join(f"{n}: {e}" for n, e in errors.items()))
 
 
 class KillNemesis(_ProcessFault):
     """SIGKILL the system's process on the targets; restart it on heal."""
 
     name = "kill"
+    verb = "kill"
+    requires = frozenset({"kill"})
 
     def inject(self, run, node):
         run.system.kill(run.cluster, node)
@@ -85,6 +109,8 @@ class PauseNemesis(_ProcessFault):
     """SIGSTOP the system's process on the targets; SIGCONT on heal."""
 
     name = "pause"
+    verb = "pause"
+    requires = frozenset({"pause"})
 
     def inject(self, run, node):
         run.system.pause(run.cluster, node)

@@ -4,12 +4,22 @@ A workload is a small object:
 * `generator(options)`: the client ops of the main phase (a harness.generator value);
 * `final_generator(history)`: ops for the final phase, after every fault is healed
   (e.g. a read of each key), built from what the run did; may return None;
-* `checkers(options)`: {name: (checker, checker options)} to run on the history.
+* `checkers(options)`: {name: (checker, checker options)} to run on the history;
+* `options`: the harness.options.Option list its constructor takes (keywords).
 """
 
 from __future__ import annotations
 
 from typing import Any, Protocol
+
+# The built-in workloads by name (entry points in the group harness.workloads add more).
+BUILTINS = {
+    "register": "workloads.register:RegisterWorkload",
+    "list-append": "workloads.list_append:ListAppendWorkload",
+    "rw-register": "workloads.rw_register:RWRegisterWorkload",
+    "bank": "workloads.bank:BankWorkload",
+    "set": "workloads.set:SetWorkload",
+}
 
 
 class Workload(Protocol):

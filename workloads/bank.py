@@ -8,10 +8,16 @@ system must refuse a transfer that would make a balance negative unless allowed.
 from __future__ import annotations
 
 from harness.generator import Fn
+from harness.options import Option
 
 
 class BankWorkload:
     name = "bank"
+    options = (
+        Option("accounts", "int", 8, "number of accounts", minimum=2, maximum=10_000),
+        Option("initial-balance", "int", 10, "each account's starting balance", minimum=0),
+        Option("max-transfer", "int", 5, "largest amount one transfer moves", minimum=1),
+    )
 
     def __init__(self, accounts: int = 8, initial_balance: int = 10, max_transfer: int = 5):
         self.accounts = list(range(accounts))
@@ -32,8 +38,8 @@ class BankWorkload:
         return Fn(make)
 
     def final_generator(self, history):
-        from harness.generator import each_op
-        return each_op([{"f": "read", "value": None}])
+        from harness.generator import UntilOk
+        return UntilOk.of([{"f": "read", "value": None}])
 
     def checkers(self, options: dict) -> dict:
         from checkers.bank import BankChecker

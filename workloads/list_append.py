@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harness.generator import Context, Pending
+from harness.options import Option
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,13 @@ class TxnOps:
 
 class ListAppendWorkload:
     name = "list-append"
+    options = (
+        Option("key-count", "int", 5, "keys live at once", minimum=1, maximum=10_000),
+        Option("max-txn-length", "int", 4, "micro-ops per transaction, at most", minimum=1,
+               maximum=1000),
+        Option("max-writes-per-key", "int", 32, "appends to a key before it is retired",
+               minimum=1, maximum=100_000),
+    )
 
     def __init__(self, key_count: int = 5, max_txn_length: int = 4, max_writes_per_key: int = 32):
         self.ops = TxnOps(key_count, max_txn_length, max_writes_per_key)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.generator import Context, Pending, each_op
+from harness.generator import Context, Pending, UntilOk
+from harness.options import Option
 
 READ_SHARE, WRITE_SHARE = 0.5, 0.25   # the rest is cas
 VALUES = 5
@@ -72,6 +73,13 @@ class RegisterOps:
 
 class RegisterWorkload:
     name = "register"
+    options = (
+        Option("live-keys", "int", 4, "keys written and read at the same time", minimum=1,
+               maximum=10_000),
+        Option("ops-per-key", "int", 150, "operations on a key before it is retired for a "
+               "fresh one (bounds each key's linearizability search)", minimum=1,
+               maximum=100_000),
+    )
 
     def __init__(self, live_keys: int = 4, ops_per_key: int = 150):
         self.live_keys = live_keys
@@ -81,7 +89,8 @@ class RegisterWorkload:
         return RegisterOps(self.live_keys, self.ops_per_key)
 
     def final_generator(self, history: list[dict]):
-        """After healing: every client thread reads each of the last live keys once."""
+        """After healing: every client thread reads each of the last live keys once (each
+        read retried until it succeeds, a bounded number of times)."""
         recent = []
         for op in reversed(history):
             k = op.get("key")
@@ -91,8 +100,8 @@ class RegisterWorkload:
                     break
         threads = {op["process"] for op in history if op.get("type") == "invoke"}
         reads_per_key = max(1, min(len(threads), 10))
-        return each_op([{"f": "read", "key": k, "value": None}
-                        for k in sorted(recent) for _ in range(reads_per_key)])
+        return UntilOk.of([{"f": "read", "key": k, "value": None}
+                           for k in sorted(recent) for _ in range(reads_per_key)])
 
     def checkers(self, options: dict) -> dict:
         from checkers.linearizable import LinearizableChecker

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from harness.options import Option
+
 from harness.generator import Context, Pending
 
 
@@ -40,6 +42,11 @@ class RWOps:
 
 class RWRegisterWorkload:
     name = "rw-register"
+    options = (
+        Option("key-count", "int", 5, "keys live at once", minimum=1, maximum=10_000),
+        Option("max-txn-length", "int", 4, "micro-ops per transaction, at most", minimum=1,
+               maximum=1000),
+    )
 
     def __init__(self, key_count: int = 5, max_txn_length: int = 4):
         self.ops = RWOps(key_count, max_txn_length)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.generator import Context, Pending, each_op
+from harness.options import Option
+
+from harness.generator import Context, Pending, UntilOk
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ class AddOps:
 
 class SetWorkload:
     name = "set"
+    options = (Option("full", "bool", False, "read during the run too and check every "
+                      "element's history (set-full), not only the final read"),)
 
     def __init__(self, full: bool = False):
         self.full = full
@@ -38,7 +42,7 @@ class SetWorkload:
         return AddOps(read_share=0.1 if self.full else 0.0)
 
     def final_generator(self, history):
-        return each_op([{"f": "read", "value": None}])
+        return UntilOk.of([{"f": "read", "value": None}])
 
     def checkers(self, options: dict) -> dict:
         from checkers.sets import SetChecker, SetFullChecker

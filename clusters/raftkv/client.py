@@ -17,15 +17,17 @@ DEFAULT_TIMEOUT_S = 5.0
 
 
 class RaftKVClient:
-    def __init__(self, ips: dict[str, str], timeout_s: float = DEFAULT_TIMEOUT_S):
+    def __init__(self, ips: dict[str, str], timeout_s: float = DEFAULT_TIMEOUT_S,
+                 port: int = CLIENT_PORT):
         self.ips = ips
+        self.port = port
         self.timeout_s = timeout_s
         self.node: str | None = None
         self.conn: http.client.HTTPConnection | None = None
 
     def open(self, node: str) -> None:
         self.node = node
-        self.conn = http.client.HTTPConnection(self.ips[node], CLIENT_PORT, timeout=self.timeout_s)
+        self.conn = http.client.HTTPConnection(self.ips[node], self.port, timeout=self.timeout_s)
 
     def close(self) -> None:
         if self.conn is not None:

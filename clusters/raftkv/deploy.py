@@ -19,6 +19,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 from harness.errors import DeployError, UsageError
+from harness.options import Option
 
 from .client import CLIENT_PORT, RaftKVClient
 
@@ -31,20 +32,29 @@ DATA_DIR = "/var/lib/raftkv"
 PID_FILE = "/run/raftkv.pid"
 PEER_PORT = 7000
 READY_TIMEOUT_S = 15.0
-OPTIONS = ("unsafe-reads", "no-fsync")
 
 
 class RaftKV:
+    """The bundled Raft key-value store (register workload), with two unsafe modes.
+
+    Declares what nemeses may ask of it: kill/start and pause/resume of a node's server
+    process, the current leader as `primaries`, its log folder, and a health probe (each
+    node's Raft role)."""
+
     name = "raftkv"
     default_workload = "register"
     workloads = ("register",)
+    capabilities = frozenset({"kill", "pause", "primaries", "log-files", "health"})
+    options = (
+        Option("unsafe-reads", "bool", False, "every node answers reads from its local "
+               "state (stale reads: not linearizable)"),
+        Option("no-fsync", "bool", False, "acknowledge log entries before they are "
+               "fsync'd (acknowledged writes can be lost when nodes crash)"),
+    )
 
-    def __init__(self, options: list[str] | tuple = ()):
-        unknown = [o for o in options if o not in OPTIONS]
-        if unknown:
-            raise UsageError(f"unknown --system-opt {', '.join(unknown)} for raftkv; "
-                             f"valid: {', '.join(OPTIONS)}")
-        self.options = tuple(options)
+    def __init__(self, unsafe_reads: bool = False, no_fsync: bool = False):
+        self.flags = tuple(name for name, on in (("unsafe-reads", unsafe_reads),
+                                                 ("no-fsync", no_fsync)) if on)
 
     # ---- lifecycle
     def setup(self, cluster) -> None:
@@ -63,7 +73,7 @@ class RaftKV:
 
     def start_command(self, cluster, node) -> str:
         peers = ",".join(f"{n}={cluster.ips[n]}" for n in cluster.nodes)
-        flags = " ".join(f"--{o}" for o in self.options)
+        flags = " ".join(f"--{o}" for o in self.flags)
         server = f"{REMOTE_DIR}/server/raftkv_server.py"
         return (
             f"if [ -f {PID_FILE} ] && kill -0 $(cat {PID_FILE}) 2>/dev/null; then exit 0; fi; "
@@ -136,6 +146,11 @@ class RaftKV:
 
     def log_files(self, node) -> list[str]:
         return [LOG_DIR]
+
+    def health(self, cluster) -> dict[str, str]:
+        """Each node's Raft role as it answers now ("down" when it does not answer)."""
+        return {n: (s or {}).get("role", "down") if s else "down"
+                for n, s in self.statuses(cluster).items()}
 
     def client(self, cluster, workload: str):
         if workload not in self.workloads:

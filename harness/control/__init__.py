@@ -8,7 +8,7 @@ through it, so a nemesis or a system never knows which backend it runs on.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Callable, Protocol
 
 
 class Remote(Protocol):
@@ -35,6 +35,9 @@ class Cluster:
     ips: dict[str, str]
     remote: Remote
     labels: dict[str, str] = field(default_factory=dict)
+    # The backend's view of the cluster's health: a list of problems (engine unreachable,
+    # a node's machine gone), empty when the cluster is as the harness left it.
+    probe: Callable[[], list[str]] = field(default=lambda: [], repr=False)
 
     def exec(self, node: str, cmd: str, **kw) -> tuple[int, str]:
         return self.remote.exec(node, cmd, **kw)

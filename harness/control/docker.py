@@ -147,10 +147,47 @@ class DockerCluster:
         log.info("created network %s (%s) and %d containers in %.1fs", net_name, subnet,
                  len(self.containers), time.monotonic() - started)
         return Cluster(nodes=list(self.node_names), ips=ips,
-                       remote=DockerRemote(self.client, self.containers), labels=self.labels)
+                       remote=DockerRemote(self.client, self.containers), labels=self.labels,
+                       probe=self.problems)
+
+    def problems(self) -> list[str]:
+        """What is wrong with this run's engine, network and containers right now.
+
+        A container that is running or paused is fine (nemeses stop processes inside
+        it, or freeze it); one that is gone, exited or restarting was not the harness's
+        doing, and neither is a missing network or an engine that does not answer."""
+        import docker.errors
+        try:
+            self.client.ping()
+        except Exception as e:  # noqa: BLE001 - any failure to answer is the finding
+            return [f"the Docker engine stopped answering ({_first_line(e)})"]
+        try:
+            listed = self.client.containers.list(all=True, filters={"label": f"{RUN}={self.run_id}"})
+        except Exception as e:  # noqa: BLE001
+            return [f"cannot list the run's containers ({_first_line(e)})"]
+        status = {c.labels.get(NODE): c.status for c in listed}
+        problems = []
+        for node in self.node_names:
+            if node not in status:
+                problems.append(f"node {node}'s container was removed")
+            elif status[node] not in ("running", "paused"):
+                problems.append(f"node {node}'s container is {status[node]}")
+        if self.network is not None:
+            try:
+                self.client.networks.get(self.network.id)
+            except docker.errors.NotFound:
+                problems.append(f"the run's network {self.network.name} was removed")
+            except Exception as e:  # noqa: BLE001
+                problems.append(f"cannot inspect the run's network ({_first_line(e)})")
+        return problems
 
     def destroy(self) -> None:
         remove_by_label(self.client, {RUN: self.run_id})
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip()
+    return (text.splitlines()[0][:160] if text else type(e).__name__)
 
 
 def remove_by_label(client, labels: dict[str, str]) -> tuple[int, int]:

@@ -88,3 +88,44 @@ def test_check_transactional_histories_with_models_and_report(tmp_path):
     res = harness("check", os.path.join(elle, "jepsen", "set.edn"), "--checker", "elle-list-append",
                   "--consistency-model", "sideways")
     assert res.returncode == 4 and "valid: read-uncommitted" in res.stderr
+
+
+def test_an_internal_error_anywhere_is_exit_3_in_one_line(monkeypatch, capsys, tmp_path):
+    import harness.formats
+    from harness.cli import main
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("something the harness did not expect\nsecond line")
+
+    monkeypatch.setattr(harness.formats, "load", broken)
+    path = tmp_path / "h.jsonl"
+    path.write_text("")
+    with pytest.raises(SystemExit) as e:
+        main(["check", str(path)])
+    err = capsys.readouterr().err
+    assert e.value.code == 3
+    assert err.startswith("internal error: RuntimeError: something the harness did not expect")
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_impossible_fault_is_refused_before_anything_starts():
+    res = harness("test", "--system", "raftkv", "--nodes", "2", "--nemesis", "kill",
+                  "--process-targets", "minority")
+    assert res.returncode == 4, res.stderr
+    assert "a minority of 2 node(s) is nobody" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--time-limit", "nan"], "--time-limit must be a finite number"),
+    (["--rate", "nan"], "--rate must be a finite number"),
+    (["--nodes", "300"], "--nodes must be at most 15"),
+    (["--nemesis-interval", "100", "--time-limit", "5", "--nemesis", "partition"],
+     "leaves no room"),
+    (["--process-targets", "all", "--nemesis", "partition"],
+     "--process-targets applies to nemesis kill, nemesis pause, none of which this test uses"),
+])
+def test_bad_run_flags_are_refused_in_one_line(args, needle):
+    res = harness("test", "--system", "raftkv", *args)
+    assert res.returncode == 4, res.stderr
+    assert needle in res.stderr and len(res.stderr.strip().splitlines()) == 1

@@ -1,0 +1,59 @@
+"""resolve(): every refusal happens before anything starts (no Docker needed here)."""
+
+import math
+
+import pytest
+
+from harness.errors import UsageError
+from harness.runner import TestConfig, resolve
+
+
+def cfg(**kw):
+    return TestConfig(system="raftkv", **kw)
+
+
+@pytest.mark.parametrize("kw, needle", [
+    (dict(nodes=2, nemeses=["kill"], nemesis_opts={"kill": {"targets": "minority"}}),
+     "a minority of 2 node(s) is nobody"),
+    (dict(nemeses=["partition"], nemesis_interval=100, time_limit=5), "leaves no room"),
+    (dict(nemeses=["partition", "kill", "pause"], nemesis_interval=10, time_limit=40),
+     "every one of partition, kill, pause"),
+    (dict(time_limit=math.nan), "--time-limit must be a finite number"),
+    (dict(time_limit=math.inf), "--time-limit must be a finite number"),
+    (dict(time_limit=1e9), "--time-limit must be at most"),
+    (dict(time_limit=-1), "--time-limit must be positive"),
+    (dict(rate=math.nan), "--rate must be a finite number"),
+    (dict(rate=-5), "--rate must be at least 0"),
+    (dict(nodes=300), "--nodes must be at most 15"),
+    (dict(nodes=0), "--nodes must be at least 1"),
+    (dict(concurrency=0), "--concurrency must be at least 1"),
+    (dict(deadline=math.nan), "--deadline must be a finite number"),
+    (dict(nemeses=["partition"], nemesis_opts={"kill": {"targets": "all"}}),
+     "--nemesis-opt for kill, which is not among --nemesis partition"),
+    (dict(nemeses=["partition", "partition"]), "names a fault twice"),
+    (dict(system_opts={"unsafe-reads": "perhaps"}), "--system-opt unsafe-reads"),
+    (dict(workload_opts={"live-keys": "0"}), "--workload-opt live-keys: must be at least 1"),
+])
+def test_impossible_or_malformed_runs_are_refused(kw, needle):
+    with pytest.raises(UsageError) as e:
+        resolve(cfg(**kw))
+    assert needle in str(e.value)
+
+
+def test_a_nemesis_needing_a_capability_the_system_lacks_is_refused(monkeypatch):
+    from clusters.raftkv import RaftKV
+    monkeypatch.setattr(RaftKV, "capabilities", frozenset({"primaries"}))
+    with pytest.raises(UsageError, match="--nemesis kill needs kill, which raftkv does not support"):
+        resolve(cfg(nemeses=["kill"]))
+
+
+def test_a_feasible_run_resolves_with_typed_plugin_options():
+    c = cfg(nemeses=["partition", "kill"], nemesis_opts={"partition": {"shapes": "halves"},
+                                                         "kill": {"targets": "all"}},
+            system_opts={"unsafe-reads": "true"})
+    plan = resolve(c)
+    assert plan.nemeses["partition"].shapes == ("halves",)
+    assert plan.nemeses["kill"].targets == ("all",)
+    assert plan.system.flags == ("unsafe-reads",)
+    assert c.concurrency == 10 and c.seed is not None
+    assert c.test_name == "raftkv-unsafe-reads-register-partition+kill"
