@@ -44,7 +44,8 @@ def render(*, title: str, config: dict, history: list[dict], results: dict) -> s
         title=title, config=config, results=results, verdict=verdict_word(results.get("valid")),
         valid=results.get("valid"), counts=op_counts(history), plot=latency_svg(history),
         periods=fault_periods(history), nemesis_events=nemesis_events,
-        checker_results={k: v for k, v in results.items() if isinstance(v, dict)})
+        checker_results={k: v for k, v in results.items()
+                         if isinstance(v, dict) and "valid" in v})
 
 
 def write(path: Path, **kwargs) -> None:

@@ -12,7 +12,8 @@ FAULT_COLORS = ["#f3d9fa", "#d0ebff", "#fff3bf", "#ffe3e3", "#d3f9d8"]
 
 
 def fault_periods(history: list[dict]) -> list[dict]:
-    """[{fault, start_s, end_s, value}] from the nemesis start/end events."""
+    """[{fault, start_s, end_s, value}] from the nemesis start/end events. A start that
+    failed (value `failed`) put no fault in force: it is not a period."""
     periods, open_ = [], {}
     end_time = max((op.get("time", 0) for op in history), default=0)
     for op in history:
@@ -20,7 +21,7 @@ def fault_periods(history: list[dict]) -> list[dict]:
             continue
         value = op.get("value") or {}
         phase = value.get("phase") if isinstance(value, dict) else None
-        if phase == "start":
+        if phase == "start" and not value.get("failed"):
             open_[op["f"]] = op
         elif phase == "end" and op["f"] in open_:
             start = open_.pop(op["f"])
