@@ -456,6 +456,10 @@ def _conclude(run: Run, config: dict, run_dir: Path, failure: HarnessError | Non
         run_info["unknown_reasons"] = reasons
     results["run"] = run_info
     if failure is not None:
+        # The harness failed: whatever the partial history shows, the run has no verdict
+        # of its own (it is exit 3). What the checkers made of the part that ran is kept.
+        results["partial_valid"] = results["valid"]
+        results["valid"] = UNKNOWN
         results["error"] = str(failure)
     store.write_json(run_dir / "results.json", results)
     try:
@@ -470,7 +474,7 @@ def _conclude(run: Run, config: dict, run_dir: Path, failure: HarnessError | Non
         what = "interrupted" if interrupted else "failed"
         return RunOutcome(failure.exit_code, run_dir, results,
                           f"run {what}: {failure}; partial history checked: "
-                          f"{html_report.verdict_word(results['valid'])}")
+                          f"{html_report.verdict_word(results['partial_valid'])}")
     line = summary_line(cfg.test_name, results, summaries)
     if reasons:
         line += "; " + "; ".join(reasons)
