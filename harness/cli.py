@@ -127,11 +127,15 @@ def _assignments(values, flag: str) -> dict[str, str]:
 @click.option("--deadline", type=float,
               help="Hard deadline of the whole run in seconds: past it the harness heals, "
                    "cleans up and exits 3  [default: time limit + 225]")
+@click.option("--node-memory", type=int, default=1024, show_default=True, metavar="MIB",
+              help="Memory limit of each node container (MiB).")
+@click.option("--node-pids", type=int, default=2048, show_default=True,
+              help="Process limit of each node container.")
 @click.option("--keep-cluster", is_flag=True, help="Leave the containers running afterwards.")
 @_with_plugin_flags
 def test_cmd(system, workload, nemesis, nodes, concurrency, time_limit, rate, nemesis_interval,
              seed, store_dir, system_opts, workload_opts, nemesis_opts, check_time_limit,
-             deadline, keep_cluster, **plugin_flags):
+             deadline, node_memory, node_pids, keep_cluster, **plugin_flags):
     """Deploy a cluster, run a workload under faults, check the history, write a report."""
     from .options import parse_assignments
     from .runner import TestConfig, run_test
@@ -144,6 +148,7 @@ def test_cmd(system, workload, nemesis, nodes, concurrency, time_limit, rate, ne
                      system_opts=_assignments(system_opts, "--system-opt"),
                      workload_opts=_assignments(workload_opts, "--workload-opt"),
                      nemesis_opts=per_nemesis, check_time_limit=check_time_limit,
+                     node_memory_mb=node_memory, node_pids=node_pids,
                      keep_cluster=keep_cluster, deadline=deadline)
     _apply_plugin_flags(cfg, plugin_flags)
     outcome = run_test(cfg, echo=click.echo)

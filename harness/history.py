@@ -18,7 +18,9 @@ import os
 import threading
 from typing import IO, Iterable, Iterator
 
-from .errors import InputError
+from collections import deque
+
+from .errors import HarnessError, InputError
 
 INVOKE, OK, FAIL, INFO = "invoke", "ok", "fail", "info"
 TYPES = (INVOKE, OK, FAIL, INFO)
@@ -37,36 +39,90 @@ class HistoryWriter:
     Thread-safe: the interpreter and the nemesis worker both record. `fsync_every`
     bounds what an OS crash (not just a harness crash) can lose; flush alone already
     protects against the harness being killed.
+
+    The history is not kept in memory (an hour-long run records gigabytes): only the
+    last `keep_recent` events, for generators that look back (`recent()`), and counts.
+    The whole history is read back from disk for checking (`read_back()`).
+
+    A write the store refuses (disk full, read-only) raises `HistoryWriteError` naming
+    how much of the history is on disk; every later append raises it again, so the run
+    stops instead of recording into the void.
     """
 
-    def __init__(self, path: str, fsync_every: int = 256):
+    def __init__(self, path: str, fsync_every: int = 256, keep_recent: int = 10_000):
         self.path = path
-        self._file: IO[str] = open(path, "a", encoding="utf-8")
+        try:
+            self._file: IO[str] = open(path, "a", encoding="utf-8")
+        except OSError as e:
+            from .store import StoreError, describe_os_error
+            raise StoreError(f"cannot write {path}: {describe_os_error(e)}") from None
         self._lock = threading.Lock()
         self._next_index = 0
         self._fsync_every = fsync_every
-        self.ops: list[dict] = []
+        self._recent: deque = deque(maxlen=keep_recent)
+        self.bytes_written = 0
+        self.failure: Exception | None = None
+
+    @property
+    def count(self) -> int:
+        return self._next_index
 
     def append(self, op: dict) -> dict:
         with self._lock:
+            if self.failure is not None:
+                raise self.failure
             op = dict(op)
             op["index"] = self._next_index
-            self._next_index += 1
             ordered = {k: op[k] for k in FIELD_ORDER if k in op}
             ordered.update((k, v) for k, v in op.items() if k not in ordered)
-            self._file.write(json.dumps(ordered, separators=(",", ":"), default=str) + "\n")
-            self._file.flush()
-            if self._next_index % self._fsync_every == 0:
-                os.fsync(self._file.fileno())
-            self.ops.append(ordered)
+            line = json.dumps(ordered, separators=(",", ":"), default=str) + "\n"
+            try:
+                self._file.write(line)
+                self._file.flush()
+                if (self._next_index + 1) % self._fsync_every == 0:
+                    os.fsync(self._file.fileno())
+            except OSError as e:
+                self.failure = self._write_error(e)
+                raise self.failure from None
+            self._next_index += 1
+            self.bytes_written += len(line)
+            self._recent.append(ordered)
             return ordered
+
+    def _write_error(self, e: OSError) -> Exception:
+        from .store import describe_os_error
+        return HistoryWriteError(
+            f"cannot write the history ({describe_os_error(e)}): {self.path} holds the first "
+            f"{self._next_index} events (about {self.bytes_written} bytes); the run stopped")
+
+    def recent(self) -> list[dict]:
+        """The last events recorded (at most keep_recent), oldest first."""
+        with self._lock:
+            return list(self._recent)
+
+    def read_back(self) -> list[dict]:
+        """The whole history as recorded on disk (a torn last line is left out)."""
+        return read_history(self.path)
 
     def close(self) -> None:
         with self._lock:
-            if not self._file.closed:
+            if self._file.closed:
+                return
+            try:
                 self._file.flush()
                 os.fsync(self._file.fileno())
-                self._file.close()
+            except OSError as e:
+                if self.failure is None:
+                    self.failure = self._write_error(e)
+            finally:
+                try:
+                    self._file.close()
+                except OSError:
+                    pass
+
+
+class HistoryWriteError(HarnessError):
+    """The history could not be written (exit 3); what was written is kept."""
 
 
 def parse_lines(lines: Iterable[str], path: str = "<history>") -> Iterator[dict]:

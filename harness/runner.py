@@ -84,6 +84,8 @@ class TestConfig:
     workload_opts: dict[str, Any] = field(default_factory=dict)
     nemesis_opts: dict[str, dict[str, Any]] = field(default_factory=dict)
     check_time_limit: float = 120.0
+    node_memory_mb: int = docker_backend.DEFAULT_NODE_MEMORY_MB
+    node_pids: int = docker_backend.DEFAULT_NODE_PIDS
     keep_cluster: bool = False
     deadline: float | None = None   # hard deadline of the whole run (s); None: the default
 
@@ -173,6 +175,8 @@ def validate_numbers(cfg: TestConfig) -> None:
     _number("--check-time-limit", cfg.check_time_limit, positive=True,
             maximum=MAX_TIME_LIMIT_S)
     _number("--deadline", cfg.deadline, positive=True, maximum=2 * MAX_TIME_LIMIT_S)
+    _number("--node-memory", cfg.node_memory_mb, minimum=64, maximum=64 * 1024)
+    _number("--node-pids", cfg.node_pids, minimum=64, maximum=1_000_000)
     if cfg.seed is not None and not 0 <= cfg.seed < 2**63:
         raise UsageError(f"--seed must be between 0 and 2^63-1, got {cfg.seed}")
 
@@ -241,7 +245,7 @@ def build_generator(cfg: TestConfig, workload, history: HistoryWriter, clock: Cl
                                                                  cfg.nemesis_interval))))
 
     def final(ctx):
-        built = workload.final_generator(history.ops)
+        built = workload.final_generator(history.recent())
         if built is not None and "final_phase_start" not in marks:
             marks["final_phase_start"] = clock()
         return built
@@ -338,7 +342,11 @@ def run_test(cfg: TestConfig, echo=_print) -> RunOutcome:
     log.info("run %s: %s (seed %d) in %s", run_id, cfg.test_name, cfg.seed, run_dir)
 
     run = Run(cfg, plan, echo)
-    run.history = HistoryWriter(str(run_dir / "history.jsonl"))
+    try:
+        run.history = HistoryWriter(str(run_dir / "history.jsonl"))
+    except HarnessError:
+        logging.getLogger().removeHandler(handler)
+        raise
     resources = run.resources
     resources.push("history", run.history.close)
     signals = _Signals()
@@ -376,10 +384,27 @@ def run_test(cfg: TestConfig, echo=_print) -> RunOutcome:
             signals.restore()
 
     config["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    store.write_json(run_dir / "test.json", config)
     try:
+        # Ctrl-C or SIGTERM while checking: exit 3 with a results.json that says so.
+        signals.install()
+        store.write_json(run_dir / "test.json", config)
         return _conclude(run, config, run_dir, failure, interrupted, echo)
+    except Interrupted as e:
+        log.warning("checking %s", e)
+        results = {"valid": UNKNOWN, "error": f"the check was {e}", "run": run_summary(run)}
+        if failure is not None:
+            results["error"] = f"{failure}; then the check was {e}"
+        try:
+            store.write_json(run_dir / "results.json", results)
+        except HarnessError:
+            pass
+        return RunOutcome(EXIT_HARNESS_FAILURE, run_dir, results, f"run failed: {results['error']}")
+    except store.StoreError as e:
+        log.error("%s", e)
+        message = f"{failure}; {e}" if failure is not None else str(e)
+        return RunOutcome(EXIT_HARNESS_FAILURE, run_dir, None, message)
     finally:
+        signals.restore()
         logging.getLogger().removeHandler(handler)
 
 
@@ -389,7 +414,8 @@ def _execute(run: Run, client, image_tag, run_id, rng, config) -> tuple[HarnessE
     try:
         t0 = time.monotonic()
         docker_cluster = docker_backend.DockerCluster(
-            client, run_id, image_tag, cfg.nodes, {"harness.test": cfg.test_name[:60]})
+            client, run_id, image_tag, cfg.nodes, {"harness.test": cfg.test_name[:60]},
+            memory_mb=cfg.node_memory_mb, pids=cfg.node_pids)
         if not cfg.keep_cluster:
             resources.push("cluster", docker_cluster.destroy)
         run.cluster = cluster = docker_cluster.create()
@@ -442,8 +468,13 @@ def _conclude(run: Run, config: dict, run_dir: Path, failure: HarnessError | Non
     from reports import junit as junit_report
 
     cfg = run.cfg
-    ops = run.history.ops
     run_info = run_summary(run)
+    try:
+        ops = run.history.read_back()
+    except HarnessError as e:      # the history file itself is unreadable: say so, keep it
+        results = {"valid": UNKNOWN, "error": f"{failure or ''} {e}".strip(), "run": run_info}
+        return RunOutcome(EXIT_HARNESS_FAILURE, run_dir, results,
+                          f"cannot read back the history: {e}")
     if failure is not None and not any(op.get("process") != "nemesis" for op in ops):
         results = {"valid": UNKNOWN, "error": str(failure), "run": run_info}
         store.write_json(run_dir / "results.json", results)

@@ -2,8 +2,10 @@
 
 A workload is a small object:
 * `generator(options)`: the client ops of the main phase (a harness.generator value);
-* `final_generator(history)`: ops for the final phase, after every fault is healed
-  (e.g. a read of each key), built from what the run did; may return None;
+* `final_generator(recent)`: ops for the final phase, after every fault is healed
+  (e.g. a read of each key), built from what the run did; may return None. `recent` is
+  a bounded view: the last events of the history (at most 10,000), oldest first, since
+  the controller does not keep a long run's whole history in memory;
 * `checkers(options)`: {name: (checker, checker options)} to run on the history;
 * `options`: the harness.options.Option list its constructor takes (keywords).
 """

@@ -5,10 +5,18 @@ Every object carries the label `harness.managed=true` and `harness.run=<run id>`
 created with `internal=True`: the cluster has no route off the machine. Each node gets a
 fixed address (.11, .12, ... in the run's /24) and hostname n1..nN, and NET_ADMIN so
 the nemesis can install firewall rules inside it.
+
+Containment: each node has memory and pids limits, and a firewall chain of its own
+(HARNESS-HOST, in OUTPUT) that refuses new connections to the bridge gateway, i.e. to
+services on the host; the controller still reaches the nodes (the nodes answer on
+connections it opened). Subnets are chosen under a machine-wide lock and retried on
+overlap, so runs started at the same instant never collide.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import io
 import ipaddress
 import logging
@@ -28,6 +36,10 @@ RUN = "harness.run"
 NODE = "harness.node"
 SUBNET_POOL = ipaddress.ip_network("10.213.0.0/16")
 API_TIMEOUT_S = 60
+SUBNET_LOCK = "/tmp/harness-docker-subnets.lock"
+HOST_CHAIN = "HARNESS-HOST"
+DEFAULT_NODE_MEMORY_MB = 1024
+DEFAULT_NODE_PIDS = 2048
 
 
 def connect():
@@ -88,8 +100,30 @@ class DockerRemote:
             tar.extractall(local_dir, filter="data")
 
 
-def _free_subnet(client) -> ipaddress.IPv4Network:
-    used = []
+@contextlib.contextmanager
+def _subnet_lock():
+    """Serialise choose-and-create of networks among harness processes on this machine
+    (two runs listing networks at once would otherwise pick the same free /24)."""
+    with open(SUBNET_LOCK, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def contain_cmd(gateway: str) -> str:
+    """Refuse new TCP connections and UDP datagrams from the node to the host (the bridge
+    gateway), in the harness's own chain; replies on connections the controller opened
+    are not new, so they pass."""
+    return (f"(iptables -N {HOST_CHAIN} 2>/dev/null || true) && iptables -F {HOST_CHAIN} && "
+            f"iptables -A {HOST_CHAIN} -d {gateway} -p tcp --syn -j REJECT --reject-with tcp-reset && "
+            f"iptables -A {HOST_CHAIN} -d {gateway} -p udp -j REJECT && "
+            f"(iptables -C OUTPUT -j {HOST_CHAIN} 2>/dev/null || iptables -I OUTPUT 1 -j {HOST_CHAIN})")
+
+
+def _free_subnet(client, avoid=()) -> ipaddress.IPv4Network:
+    used = list(avoid)
     for net in client.networks.list():
         for cfg in (net.attrs.get("IPAM") or {}).get("Config") or []:
             if cfg.get("Subnet"):
@@ -107,7 +141,10 @@ class DockerCluster:
     """Creates and destroys the containers and network of one run."""
 
     def __init__(self, client, run_id: str, image: str, node_count: int,
-                 extra_labels: dict | None = None):
+                 extra_labels: dict | None = None, memory_mb: int = DEFAULT_NODE_MEMORY_MB,
+                 pids: int = DEFAULT_NODE_PIDS):
+        self.memory_mb = memory_mb
+        self.pids = pids
         self.client = client
         self.run_id = run_id
         self.image = image
@@ -119,15 +156,30 @@ class DockerCluster:
     def create(self) -> Cluster:
         from docker.types import EndpointConfig, IPAMConfig, IPAMPool
 
+        import docker.errors
+
         started = time.monotonic()
-        subnet = _free_subnet(self.client)
-        hosts = list(subnet.hosts())
-        gateway = str(hosts[0])
-        ips = {n: str(hosts[10 + i]) for i, n in enumerate(self.node_names)}
         net_name = f"harness-{self.run_id}"
-        self.network = self.client.networks.create(
-            net_name, driver="bridge", internal=True, labels=self.labels,
-            ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=str(subnet), gateway=gateway)]))
+        tried: list = []
+        with _subnet_lock():
+            for _ in range(16):
+                subnet = _free_subnet(self.client, tried)
+                hosts = list(subnet.hosts())
+                gateway = str(hosts[0])
+                try:
+                    self.network = self.client.networks.create(
+                        net_name, driver="bridge", internal=True, labels=self.labels,
+                        ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=str(subnet),
+                                                               gateway=gateway)]))
+                    break
+                except docker.errors.APIError as e:
+                    if "overlap" not in str(e).lower():
+                        raise DeployError(None, f"network would not start: {str(e)[:200]}") \
+                            from None
+                    tried.append(subnet)      # taken by someone outside the lock: next one
+            else:
+                raise DeployError(None, f"no free subnet after {len(tried)} tries")
+        ips = {n: str(hosts[10 + i]) for i, n in enumerate(self.node_names)}
 
         def start(node: str):
             try:
@@ -137,18 +189,29 @@ class DockerCluster:
                     networking_config={net_name: EndpointConfig(version="1.41",
                                                                 ipv4_address=ips[node])},
                     extra_hosts={n: ip for n, ip in ips.items() if n != node},
-                    labels={**self.labels, NODE: node}, stop_signal="SIGKILL")
+                    labels={**self.labels, NODE: node}, stop_signal="SIGKILL",
+                    mem_limit=f"{self.memory_mb}m", memswap_limit=f"{self.memory_mb}m",
+                    pids_limit=self.pids)
             except Exception as e:
                 raise DeployError(node, f"container would not start: {str(e)[:200]}") from None
 
         with ThreadPoolExecutor(max_workers=len(self.node_names)) as pool:
             for node, container in pool.map(start, self.node_names):
                 self.containers[node] = container
+        remote = DockerRemote(self.client, self.containers)
+
+        def contain(node):
+            try:
+                remote.exec(node, contain_cmd(gateway), timeout=15)
+            except RemoteCommandError as e:
+                raise DeployError(node, f"could not fence the node off the host: {e}") from None
+
+        with ThreadPoolExecutor(max_workers=len(self.node_names)) as pool:
+            list(pool.map(contain, self.node_names))
         log.info("created network %s (%s) and %d containers in %.1fs", net_name, subnet,
                  len(self.containers), time.monotonic() - started)
-        return Cluster(nodes=list(self.node_names), ips=ips,
-                       remote=DockerRemote(self.client, self.containers), labels=self.labels,
-                       probe=self.problems)
+        return Cluster(nodes=list(self.node_names), ips=ips, remote=remote,
+                       labels=self.labels, probe=self.problems)
 
     def problems(self) -> list[str]:
         """What is wrong with this run's engine, network and containers right now.

@@ -55,3 +55,46 @@ def test_pair_ops_matches_by_process_and_leaves_open_invokes_unmatched():
     assert pairs[0][1] is None
     assert pairs[1][1]["index"] == 2
     assert len(pairs) == 2
+
+
+def test_the_writer_keeps_only_a_bounded_recent_view_and_reads_back_everything(tmp_path):
+    from harness.history import HistoryWriter
+    w = HistoryWriter(str(tmp_path / "h.jsonl"), keep_recent=5)
+    for i in range(20):
+        w.append({"type": "invoke", "process": 0, "f": "read", "value": i})
+    w.close()
+    assert [op["value"] for op in w.recent()] == [15, 16, 17, 18, 19]
+    assert [op["index"] for op in w.read_back()] == list(range(20))
+    assert w.count == 20
+
+
+def test_a_full_disk_stops_recording_with_what_is_on_disk(tmp_path):
+    import errno
+
+    import pytest
+
+    from harness.history import HistoryWriteError, HistoryWriter
+    w = HistoryWriter(str(tmp_path / "h.jsonl"))
+    w.append({"type": "invoke", "process": 0, "f": "read", "value": None})
+
+    class FullFile:
+        closed = False
+
+        def write(self, text):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def flush(self):
+            pass
+
+        def fileno(self):
+            return 0
+
+        def close(self):
+            self.closed = True
+
+    w._file.close()
+    w._file = FullFile()
+    with pytest.raises(HistoryWriteError, match="no space left on the device.*first 1 events"):
+        w.append({"type": "ok", "process": 0, "f": "read", "value": 1})
+    with pytest.raises(HistoryWriteError):
+        w.append({"type": "invoke", "process": 1, "f": "read", "value": None})

@@ -40,7 +40,7 @@ def interpret(bodies, tmp_path, concurrency=1, **kw):
         make_client=ScriptedClient, nemesis=None, history=history, clock=Clock(),
         stop_at=10 * SECOND, rng=random.Random(0), **kw)
     history.close()
-    return history.ops
+    return history.read_back()
 
 
 def test_an_info_retires_the_process_and_the_next_op_gets_a_fresh_client(tmp_path):
@@ -67,7 +67,7 @@ def test_stop_event_ends_the_run_early(tmp_path):
         make_client=ScriptedClient, nemesis=None, history=history, clock=Clock(),
         stop_at=60 * SECOND, rng=random.Random(0), stop=stop)
     history.close()
-    assert history.ops == []
+    assert history.read_back() == []
 
 
 def test_final_reads_are_retried_until_they_succeed(tmp_path):
