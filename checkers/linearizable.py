@@ -111,18 +111,22 @@ def compiled_core_available() -> bool:
 
 
 def _prepare(ops: list[Operation], model: Model):
-    """Events in history order, twin links and observer flags: shared by both engines."""
+    """Events in history order, twin links and observer flags: shared by both engines.
+
+    Only ops with a known outcome have a return event. An unknown op has no deadline: it
+    may be linearized anywhere after its call, or never, so nothing in the list forces it.
+    """
     events = []
     for op in ops:
         events.append((op.invoke_index, 0, op.id))
-        events.append((op.complete_index if op.complete_index is not None else INFINITY,
-                       1, op.id))
+        if op.known:
+            events.append((op.complete_index, 1, op.id))
     events.sort()
     # Symmetry: unknown ops with the same f and input are interchangeable (both may take
-    # effect at any point after their calls, both return "at infinity"). Of such twins
-    # only the earliest-called unlinearized one needs trying: linearizing a later twin
-    # reaches a state symmetric to one the earlier twin reaches, and the earlier one can
-    # stand wherever the later one could.
+    # effect at any point after their calls, or never). Of such twins only the
+    # earliest-called unlinearized one needs trying: a linearization that uses a later
+    # twin and not the earlier one stays legal with the earlier one in its place (it was
+    # called no later, and has no return to respect).
     twin_prev = [-1] * len(ops)
     last_twin: dict = {}
     for op in sorted(ops, key=lambda o: o.invoke_index):
@@ -219,20 +223,19 @@ def check_operations_python(model: Model, ops: list[Operation], deadline: float,
     events, twin_prev, observer = _prepare(ops, model)
     # A memo entry costs about a set slot, a tuple, an int bitset and a state.
     entry_bytes = 120 + n // 8
-    # Node 0 is the head sentinel; nodes 1..2n are events in order; -1 ends the list.
-    size = 2 * n + 1
+    # Node 0 is the head sentinel; nodes 1..len(events) are events in order; -1 ends
+    # the list. An unknown op has a call node and no return node (-1).
+    size = len(events) + 1
     nxt = list(range(1, size + 1))
     nxt[-1] = -1
     prv = list(range(-1, size - 1))
     is_call = [False] * size
     op_of = [0] * size
-    return_node = [0] * n
-    call_node = [0] * n
+    return_node = [-1] * n
     for i, (_, kind, op_id) in enumerate(events, 1):
         op_of[i] = op_id
         if kind == 0:
             is_call[i] = True
-            call_node[op_id] = i
         else:
             return_node[op_id] = i
 
@@ -251,20 +254,23 @@ def check_operations_python(model: Model, ops: list[Operation], deadline: float,
     step = model.step
     state = model.init()
     linearized = 0
+    # The search succeeds once every known op is linearized: unknown ops still in the
+    # list are left out (they never took effect).
+    pending_known = size - 1 - n
     memo: set = set()
     stack: list[tuple[int, Any, bool]] = []
     best_depth = -1
     best_prefix: list[int] = []
     node = nxt[0]
     iterations = 0
-    while nxt[0] != -1:
+    while pending_known:
         iterations += 1
         if not iterations & 0x3FF:
             if time.monotonic() > deadline:
                 raise SearchTimeout(iterations)
             if len(memo) * entry_bytes > memory_limit:
                 raise SearchMemoryLimit(iterations)
-        if is_call[node]:
+        if node != -1 and is_call[node]:
             op_id = op_of[node]
             twin = twin_prev[op_id]
             while twin != -1 and (linearized >> twin) & 1:
@@ -281,7 +287,9 @@ def check_operations_python(model: Model, ops: list[Operation], deadline: float,
                     stack.append((node, state, observer[op_id]))
                     state, linearized = new_state, new_linearized
                     unlink(node)
-                    unlink(return_node[op_id])
+                    if return_node[op_id] != -1:
+                        unlink(return_node[op_id])
+                        pending_known -= 1
                     if len(stack) > best_depth:
                         best_depth = len(stack)
                         best_prefix = [op_of[entry[0]] for entry in stack]
@@ -289,6 +297,8 @@ def check_operations_python(model: Model, ops: list[Operation], deadline: float,
                     continue
             node = nxt[node]
         else:
+            # A return of an unlinearized op, or the end of the list with known ops
+            # still pending (only unknown calls, none of which leads anywhere): backtrack.
             forced = True
             while forced:       # undo forced observers: their node has no alternative
                 if not stack:
@@ -297,7 +307,9 @@ def check_operations_python(model: Model, ops: list[Operation], deadline: float,
                 node, state, forced = stack.pop()
                 op_id = op_of[node]
                 linearized &= ~(1 << op_id)
-                relink(return_node[op_id])
+                if return_node[op_id] != -1:
+                    relink(return_node[op_id])
+                    pending_known += 1
                 relink(node)
             node = nxt[node]
     return {"valid": True, "ops": n, "iterations": iterations}
