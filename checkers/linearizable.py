@@ -24,6 +24,7 @@ reason, never a hang.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections import defaultdict
@@ -31,10 +32,11 @@ from typing import Any
 
 from harness.history import FAIL, INFO, OK, pair_ops
 
-from . import UNKNOWN, merge_valid
 from harness.formats import Semantics
+from harness.options import Option
 
-from .models import CAS_FAILED, MODELS, Model, Operation, make_model
+from . import UNKNOWN, MalformedOp, merge_valid
+from .models import CAS_FAILED, MODELS, Model, Operation, json_value, make_model, plain
 
 INFINITY = float("inf")
 
@@ -42,50 +44,57 @@ INFINITY = float("inf")
 READ_FS = ("read", "get")
 
 
-def operations_from_history(history: list[dict], semantics: Semantics | None = None
-                            ) -> dict[Any, list[Operation]]:
+def operations_from_history(history: list[dict], semantics: Semantics | None = None,
+                            model: Model | None = None) -> dict[Any, list[Operation]]:
     """Client ops of a history, grouped by `key` (None if absent), read per `semantics`.
 
-    Failed ops are dropped (they did not happen), except a failed cas when the format
-    says it was observed (it compared and lost: the register was not `old` then). Reads
-    with unknown results are dropped; so are reads of nil where nil is a wildcard.
+    Values and keys are in `json_value` form (they compare as JSON values). Failed ops
+    are dropped (they did not happen), except a failed cas when the format says it was
+    observed (it compared and lost: the register was not `old` then). Reads with unknown
+    results are dropped; so are reads of nil where nil is a wildcard.
+
+    With `model`, every op (failed and unknown ones too) is first checked against what
+    the model can take (`model.malformed`): an op it cannot take raises MalformedOp with
+    the invoke (wrong `f` or input) or the completion (wrong output), an input error.
     """
     semantics = semantics or Semantics()
+    malformed = getattr(model, "malformed", None)
     by_key: dict[Any, list[Operation]] = defaultdict(list)
     counters: dict[Any, int] = defaultdict(int)
     for invoke, completion in pair_ops(history):
         ctype = completion["type"] if completion else INFO
+        f = invoke["f"]
+        value = json_value(invoke.get("value"))
+        if malformed is not None:
+            what = malformed(Operation(0, f, value, None, False, invoke.get("index"), None))
+            if what:
+                raise MalformedOp(invoke, what)
         output_override = None
         if ctype == FAIL:
-            if not (semantics.failed_cas_observed and invoke["f"] == "cas"):
+            if not (semantics.failed_cas_observed and f == "cas"):
                 continue
             output_override = CAS_FAILED
         known = ctype in (OK, FAIL)
-        if not known and invoke["f"] in READ_FS:
+        if not known and f in READ_FS:
             continue
-        if (semantics.nil_read_is_wildcard and known and invoke["f"] == "read"
+        if (semantics.nil_read_is_wildcard and known and f == "read"
                 and completion.get("value") is None):
             continue
-        key = invoke.get("key")
-        hkey = _hashable(key)
+        hkey = json_value(invoke.get("key"))
         op = Operation(
-            id=counters[hkey], f=invoke["f"], input=_hashable(invoke.get("value")),
+            id=counters[hkey], f=f, input=value,
             output=(output_override if output_override is not None
-                    else _hashable(completion.get("value")) if known else None), known=known,
+                    else json_value(completion.get("value")) if known else None), known=known,
             invoke_index=invoke["index"], complete_index=completion["index"] if known else None,
             process=invoke.get("process"), invoke_time=invoke.get("time"),
             complete_time=completion.get("time") if completion else None)
+        if malformed is not None and known and output_override is None:
+            what = malformed(op)
+            if what:
+                raise MalformedOp(completion, what)
         counters[hkey] += 1
         by_key[hkey].append(op)
     return dict(by_key)
-
-
-def _hashable(v):
-    if isinstance(v, list):
-        return tuple(_hashable(x) for x in v)
-    if isinstance(v, dict):
-        return tuple(sorted((k, _hashable(x)) for k, x in v.items()))
-    return v
 
 
 class SearchTimeout(Exception):
@@ -337,8 +346,8 @@ def explain(model: Model, ops: list[Operation], prefix: list[int]) -> dict:
                       if op.invoke_index < blocking.complete_index and op.id != blocking.id]
 
     def describe(op):
-        return {"process": op.process, "f": op.f, "value": op.input,
-                "output": op.output if op.known else None, "known": op.known,
+        return {"process": op.process, "f": op.f, "value": plain(op.input),
+                "output": plain(op.output) if op.known else None, "known": op.known,
                 "invoke_index": op.invoke_index, "complete_index": op.complete_index,
                 "description": model.describe_op(op)}
 
@@ -368,21 +377,39 @@ def _check_one(model, ops, budget, deadline, engine, memory_limit):
 SETTLED_BUDGET_S = 0.005
 
 
-def _run_serial(model, partitions, keys, budget, deadline, engine, memory_limit, settled):
-    for key in keys:
-        # Once a violation settles the verdict, other keys get only a quick look: cheap ones
-        # still get a verdict, hard ones are left unchecked.
-        if settled():
-            budget = SETTLED_BUDGET_S if budget is None else min(budget, SETTLED_BUDGET_S)
-        yield key, _check_one(model, partitions[key], budget, deadline, engine, memory_limit)
+def resolve_model(model_name: str | None, init: Any = None,
+                  semantics: Semantics | None = None) -> Model:
+    """The model to check against: `model_name` (default: the format's), starting at the
+    user's `init` when given (ValueError if it does not fit), else at the format's initial
+    value when the model can start there, else at the model's own default (an EDN file's
+    register initial 0 means nothing to a kv store or a set)."""
+    semantics = semantics or Semantics()
+    name = model_name or semantics.default_model
+    if init is not None:
+        try:
+            return make_model(name, init)
+        except ValueError as e:
+            raise ValueError(f"--init does not fit the {name} model: {e}") from None
+    try:
+        return make_model(name, semantics.initial)
+    except ValueError:
+        if name not in MODELS:
+            raise
+        return make_model(name)
 
 
 def check_history(history: list[dict], model_name: str | None = None,
                   time_limit_s: float = 60.0, model: Model | None = None,
                   semantics: Semantics | None = None, engine: str = "auto",
                   memory_limit: int = DEFAULT_MEMORY_LIMIT, progress=None,
-                  exhaustive: bool = False) -> dict:
+                  exhaustive: bool = False, init: Any = None) -> dict:
     """Check a whole history, partitioned by key. Pure: reads the history only.
+
+    `init` is the model's initial state as a parsed JSON value (None: the format's, see
+    `resolve_model`). An op the model cannot take raises MalformedOp. A history with no
+    op whose outcome is known (no client ops at all, or only failed and indeterminate
+    ones) verifies nothing: its verdict is "unknown" with the reason, as Jepsen's stats
+    checker would say, not a vacuous true.
 
     `time_limit_s` bounds the whole check and `memory_limit` (bytes) each partition's
     search; reaching either makes that partition (and so the verdict, unless another
@@ -392,10 +419,12 @@ def check_history(history: list[dict], model_name: str | None = None,
     """
     semantics = semantics or Semantics()
     if model is None:
-        model = make_model(model_name or semantics.default_model, semantics.initial)
+        model = resolve_model(model_name, init, semantics)
     started = time.monotonic()
     deadline = started + time_limit_s
-    partitions = operations_from_history(history, semantics)
+    partitions = operations_from_history(history, semantics, model)
+    for_key = getattr(model, "for_key", None)
+    models = {key: for_key(key) if for_key else model for key in partitions}
     verdicts = {}
     failures = []
     unknown_keys = []
@@ -410,8 +439,13 @@ def check_history(history: list[dict], model_name: str | None = None,
     for budget in ROUND_BUDGETS_S:
         unfinished = []
         settled = (lambda: bool(failures)) if not exhaustive else (lambda: False)
-        for key, outcome in _run_serial(model, partitions, pending, budget, deadline, engine,
-                                        memory_limit, settled):
+        for key in pending:
+            # Once a violation settles the verdict, other keys get only a quick look:
+            # cheap ones still get a verdict, hard ones are left unchecked.
+            if settled():
+                budget = SETTLED_BUDGET_S if budget is None else min(budget, SETTLED_BUDGET_S)
+            outcome = _check_one(models[key], partitions[key], budget, deadline, engine,
+                                 memory_limit)
             if outcome == "round-timeout":
                 unfinished.append(key)
                 continue
@@ -438,37 +472,107 @@ def check_history(history: list[dict], model_name: str | None = None,
             break
     failures.sort(key=lambda f: repr(f["key"]))
     valid = merge_valid(verdicts.values())
+    n_ops = sum(len(v) for v in partitions.values())
     result = {
         "valid": valid,
         "model": model.name,
         "partitions": len(partitions),
-        "ops": sum(len(v) for v in partitions.values()),
+        "ops": n_ops,
         "elapsed_s": round(time.monotonic() - started, 4),
-        "failures": failures[:10],
-        "invalid_keys": [f["key"] for f in failures],
+        "failures": [{**f, "key": plain(f["key"])} for f in failures[:10]],
+        "invalid_keys": [plain(f["key"]) for f in failures],
     }
     if unchecked_keys:
-        result["unchecked_keys"] = unchecked_keys
+        result["unchecked_keys"] = [plain(k) for k in unchecked_keys]
         result["unchecked_reason"] = (f"{len(unchecked_keys)} key(s) left unchecked: the "
                                       "verdict was already settled by a violation "
                                       "(pass exhaustive to search them all)")
     result["engine"] = "c" if (engine == "c" or (engine == "auto" and _wgl)) else "python"
     if unknown_keys:
-        result["unknown_keys"] = unknown_keys
+        result["unknown_keys"] = [plain(k) for k in unknown_keys]
         result["unknown_reason"] = (f"{' and '.join(sorted(reasons))} on "
                                     f"{len(unknown_keys)} of {len(partitions)} keys")
+    if not any(op.known for ops in partitions.values() for op in ops):
+        result["valid"] = UNKNOWN
+        result["unknown_reason"] = (
+            "no client operations" if not any(_is_client_invoke(op) for op in history)
+            else "no client operation with a known outcome: nothing to check")
     return result
 
 
+def _is_client_invoke(op: dict) -> bool:
+    return op.get("type") == "invoke" and op.get("process") != "nemesis"
+
+
+def _key_order(key):
+    """Numbers first, in numeric order, then every other key by its text."""
+    if isinstance(key, (int, float)) and not isinstance(key, bool):
+        return (0, key, "")
+    return (1, 0, repr(key))
+
+
 class LinearizableChecker:
-    """Checker protocol wrapper: options `model` (default cas-register), `time_limit_s`."""
+    """Checker protocol wrapper around `check_history`.
+
+    Options (the `options` dict; declared in `options`): `model` (default: the format's,
+    cas-register for our own histories), `init` (the model's initial state as a parsed
+    JSON value; None: the format's default; see each model's docstring), `time_limit`
+    (seconds; also read as `time_limit_s`), `memory_limit` (bytes per key), `engine`;
+    and, from the CLI, `semantics` (the format's reading), `progress`, `exhaustive`.
+    """
 
     name = "linearizable"
+    options = (
+        Option("model", "str", default=None, choices=tuple(MODELS),
+               help="sequential object the history must be a linearization of "
+                    "(default: the format's, cas-register for history.jsonl)"),
+        Option("init", "json", default=None,
+               help="the model's initial state as JSON: register/cas-register a value, "
+                    "kv a string or {key: string}, set and fifo-queue a list, mutex "
+                    "true/false, multi-register {register: value} or one value for all "
+                    "(default: the format's, e.g. 0 for Knossos EDN, else the model's)"),
+        Option("time-limit", "float", default=60.0, minimum=0,
+               help="seconds for the whole check before the verdict is unknown"),
+        Option("memory-limit", "int", default=DEFAULT_MEMORY_LIMIT, minimum=1,
+               help="bytes the search may use per key before the verdict is unknown "
+                    "(the CLI's --memory-limit is in MiB)"),
+        Option("engine", "str", default="auto", choices=ENGINES,
+               help="search engine: c (the compiled core), python, or auto (c if built)"),
+    )
 
     def check(self, history: list[dict], options: dict) -> dict:
-        return check_history(history, options.get("model"), options.get("time_limit_s", 60.0),
+        time_limit = options.get("time_limit")
+        if time_limit is None:
+            time_limit = options.get("time_limit_s", 60.0)
+        memory_limit = options.get("memory_limit")
+        return check_history(history, options.get("model"), time_limit,
                              semantics=options.get("semantics"),
-                             engine=options.get("engine", "auto"),
-                             memory_limit=options.get("memory_limit", DEFAULT_MEMORY_LIMIT),
+                             engine=options.get("engine") or "auto",
+                             memory_limit=memory_limit or DEFAULT_MEMORY_LIMIT,
                              progress=options.get("progress"),
-                             exhaustive=options.get("exhaustive", False))
+                             exhaustive=options.get("exhaustive", False),
+                             init=options.get("init"))
+
+    def summary(self, result: dict) -> str:
+        """E.g. "41230 ops on 312 keys, 0.12s; not linearizable on key(s) 3, 7 (2 of 312)";
+        the unknown reason when there is one. Keys in numeric order when numbers."""
+        partitions = result.get("partitions", 0)
+        n_ops = result.get("ops", 0)
+        line = (f"{n_ops} op{'s' if n_ops != 1 else ''} on {partitions} "
+                f"key{'s' if partitions != 1 else ''}, {result.get('elapsed_s', 0):.2f}s")
+        invalid = sorted(result.get("invalid_keys") or [], key=_key_order)
+        if invalid == [None] and partitions == 1:
+            line += "; not linearizable"
+        elif invalid:
+            shown = ", ".join(map(_show_key, invalid[:10]))
+            more = ", ..." if len(invalid) > 10 else ""
+            line += (f"; not linearizable on key(s) {shown}{more} "
+                     f"({len(invalid)} of {partitions})")
+        if result.get("unknown_reason"):
+            line += f"; {result['unknown_reason']}"
+        return line
+
+
+def _show_key(key) -> str:
+    return "nil" if key is None else key if isinstance(key, str) else \
+        json.dumps(key, separators=(",", ":"))
