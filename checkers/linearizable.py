@@ -3,17 +3,24 @@
 A history is linearizable if every operation can be given a single instant between its
 invocation and its completion such that, taken in that order, the operations are legal
 for the model's sequential object. Operations whose outcome is unknown (`info`, or no
-completion at all) may take effect at any instant after their invocation, or never:
-their completion is placed after every other event, and the search may linearize them
-late, where nothing observes them. Failed operations certainly did not happen and are
-removed; a read whose outcome is unknown constrains nothing and is removed too.
+completion at all) may take effect at any instant after their invocation, or never: they
+have a call event and no return, so nothing forces them in, and the search is done as
+soon as every op with a known outcome is linearized (the unknown ones left over never
+took effect). Forcing them in instead (a return "at infinity") is only right for ops
+legal in every state: it made a blocked lock acquire at the end of a history a
+violation. Failed operations certainly did not happen and are removed; a read whose
+outcome is unknown constrains nothing and is removed too.
 
 The search walks a doubly linked list of call and return events in history order. At a
 call it tries to linearize that op next (lifting its call and return out of the list);
-at a return whose op is still unlinearized it must backtrack. A memo of (set of
-linearized ops, model state) prunes states already explored: two paths that linearized
-the same ops into the same state have the same future. The set is a Python int used as
-a bitset, so memo keys are cheap to hash.
+at a return whose op is still unlinearized, or at the end of the list with known ops
+still unlinearized, it must backtrack. A memo of (set of linearized ops, model state)
+prunes states already explored: two paths that linearized the same ops into the same
+state have the same future (which ops remain, known or not, is fixed by the set). The
+set is a Python int used as a bitset, so memo keys are cheap to hash.
+
+Values are compared as JSON values (checkers.models.json_value): true is not 1, 1 is not
+1.0, a map is not its list of pairs.
 
 Independent keys are checked separately (a history partitioned by `key` is linearizable
 iff every partition is: linearizability is compositional), which keeps each search small.
