@@ -37,16 +37,12 @@ import time
 from collections import defaultdict
 from typing import Any
 
-from harness.history import FAIL, INFO, OK, pair_ops
-
 from harness.formats import Semantics
+from harness.history import FAIL, INFO, INVOKE, OK, is_client_op, pair_ops
 from harness.options import Option
 
 from . import UNKNOWN, MalformedOp, merge_valid
 from .models import CAS_FAILED, MODELS, Model, Operation, json_value, make_model, plain
-
-INFINITY = float("inf")
-
 
 READ_FS = ("read", "get")
 
@@ -396,7 +392,7 @@ def resolve_model(model_name: str | None, init: Any = None,
         try:
             return make_model(name, init)
         except ValueError as e:
-            raise ValueError(f"--init does not fit the {name} model: {e}") from None
+            raise ValueError(f"init does not fit the {name} model: {e}") from None
     try:
         return make_model(name, semantics.initial)
     except ValueError:
@@ -508,7 +504,7 @@ def check_history(history: list[dict], model_name: str | None = None,
 
 
 def _is_client_invoke(op: dict) -> bool:
-    return op.get("type") == "invoke" and op.get("process") != "nemesis"
+    return op.get("type") == INVOKE and is_client_op(op)
 
 
 def _key_order(key):
