@@ -195,9 +195,9 @@ def wrong_output(variant, f, rng):
     return None
 
 
-def simulate(variant, rng) -> list[dict]:
+def simulate(variant, rng, max_ops=MAX_OPS, max_workers=3) -> list[dict]:
     """A history of a correct object under concurrency and crashes, then perhaps corrupted."""
-    n_workers, n_ops = rng.randint(1, 3), rng.randint(1, MAX_OPS)
+    n_workers, n_ops = rng.randint(1, max_workers), rng.randint(1, max_ops)
     states = {}
     process_of = list(range(n_workers))
     next_process = n_workers
@@ -310,3 +310,15 @@ def test_both_engines_agree_with_the_brute_force_oracle(variant):
         "\n\n".join(disagreements[:3])
     # The generator must exercise both verdicts, or agreement would prove little.
     assert counts[True] >= CASES_PER_VARIANT // 10 and counts[False] >= CASES_PER_VARIANT // 20
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=repr)
+def test_the_engines_agree_with_each_other_on_longer_histories(variant):
+    # Beyond the oracle's reach (up to 16 ops, 5 workers): the compiled core and the
+    # pure-Python search must still give the same verdict.
+    for case in range(150):
+        seed = f"{variant!r}#long{case}"
+        history = simulate(variant, random.Random(seed), max_ops=16, max_workers=5)
+        verdicts = {engine: verdict(variant, history, engine) for engine in ENGINES}
+        assert len(set(map(repr, verdicts.values()))) == 1, (
+            f"seed {seed!r}: {verdicts}; history:\n" + "\n".join(map(json.dumps, history)))
