@@ -10,7 +10,9 @@
  * grew past its share of the limit).
  *
  * search(n_ops, events, step, init_state, observer, twin_prev, deadline, memory_limit)
- *   events: list of (kind, op_id) in history order, kind 0 = call, 1 = return
+ *   events: list of (kind, op_id) in history order, kind 0 = call, 1 = return; an op whose
+ *   outcome is unknown has a call and no return (it may take effect later, or never), and
+ *   the search succeeds as soon as every op with a return is linearized
  *   returns (status, iterations, best_prefix) with status
  *     1 linearizable, 0 not, -1 deadline passed, -2 memory limit reached
  */
@@ -199,7 +201,9 @@ static PyObject *search(PyObject *self, PyObject *args) {
     native_bytes = 0;
     if (n <= 0) return Py_BuildValue("(inN)", 1, (Py_ssize_t)0, PyList_New(0));
 
-    Py_ssize_t size = 2 * n + 1;
+    Py_ssize_t n_events = PySequence_Size(events);
+    if (n_events < 0) return NULL;
+    Py_ssize_t size = n_events + 1;
     int32_t *nxt = malloc(size * sizeof(int32_t)), *prv = malloc(size * sizeof(int32_t));
     int32_t *op_of = malloc(size * sizeof(int32_t));
     char *is_call = malloc(size);
@@ -221,7 +225,8 @@ static PyObject *search(PyObject *self, PyObject *args) {
     for (Py_ssize_t i = 0; i < size; i++) { nxt[i] = (int32_t)(i + 1); prv[i] = (int32_t)(i - 1); }
     nxt[size - 1] = -1;
     is_call[0] = 0; op_of[0] = -1;
-    for (Py_ssize_t i = 0; i < 2 * n; i++) {
+    for (Py_ssize_t i = 0; i < n; i++) ret_node[i] = -1;
+    for (Py_ssize_t i = 0; i < n_events; i++) {
         PyObject *ev = PySequence_GetItem(events, i);
         if (!ev) goto done;
         long kind = PyLong_AsLong(PyTuple_GetItem(ev, 0));
@@ -239,17 +244,18 @@ static PyObject *search(PyObject *self, PyObject *args) {
     if (PyErr_Occurred()) goto done;
 
     int32_t state = (int32_t)init_state;
+    Py_ssize_t pending_known = n_events - n;   /* known ops not yet linearized */
     Py_ssize_t depth = 0, best_depth = 0;
     long long iterations = 0;
     int status = 1;
     int32_t node = nxt[0];
-    while (nxt[0] != -1) {
+    while (pending_known > 0) {
         iterations++;
         if ((iterations & 0x3FF) == 0) {
             if (now_monotonic() > deadline) { status = -1; break; }
             if ((long long)(memo_bytes(&memo) + cache.cap * 12) > memory_limit) { status = -2; break; }
         }
-        if (is_call[node]) {
+        if (node != -1 && is_call[node]) {
             int32_t op = op_of[node];
             int32_t twin = twin_prev[op];
             while (twin != -1 && (bits[twin >> 6] >> (twin & 63)) & 1) twin = twin_prev[twin];
@@ -282,7 +288,10 @@ static PyObject *search(PyObject *self, PyObject *args) {
                     /* lift the call and its return out of the list */
                     int32_t r = ret_node[op];
                     nxt[prv[node]] = nxt[node]; if (nxt[node] != -1) prv[nxt[node]] = prv[node];
-                    nxt[prv[r]] = nxt[r]; if (nxt[r] != -1) prv[nxt[r]] = prv[r];
+                    if (r != -1) {
+                        nxt[prv[r]] = nxt[r]; if (nxt[r] != -1) prv[nxt[r]] = prv[r];
+                        pending_known--;
+                    }
                     if (depth > best_depth) {
                         best_depth = depth;
                         for (Py_ssize_t k = 0; k < depth; k++) best[k] = op_of[stack[k].node];
@@ -294,6 +303,7 @@ static PyObject *search(PyObject *self, PyObject *args) {
             }
             node = nxt[node];
         } else {
+            /* a return of an unlinearized op, or the end of the list: backtrack */
             int forced = 1;
             while (forced) {
                 if (depth == 0) { status = 0; goto finished; }
@@ -301,7 +311,10 @@ static PyObject *search(PyObject *self, PyObject *args) {
                 node = stack[depth].node; state = stack[depth].state; forced = stack[depth].forced;
                 int32_t op = op_of[node], r = ret_node[op];
                 bits[op >> 6] &= ~((uint64_t)1 << (op & 63));
-                nxt[prv[r]] = r; if (nxt[r] != -1) prv[nxt[r]] = r;
+                if (r != -1) {
+                    nxt[prv[r]] = r; if (nxt[r] != -1) prv[nxt[r]] = r;
+                    pending_known++;
+                }
                 nxt[prv[node]] = node; if (nxt[node] != -1) prv[nxt[node]] = node;
             }
             node = nxt[node];

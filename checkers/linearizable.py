@@ -3,17 +3,24 @@
 A history is linearizable if every operation can be given a single instant between its
 invocation and its completion such that, taken in that order, the operations are legal
 for the model's sequential object. Operations whose outcome is unknown (`info`, or no
-completion at all) may take effect at any instant after their invocation, or never:
-their completion is placed after every other event, and the search may linearize them
-late, where nothing observes them. Failed operations certainly did not happen and are
-removed; a read whose outcome is unknown constrains nothing and is removed too.
+completion at all) may take effect at any instant after their invocation, or never: they
+have a call event and no return, so nothing forces them in, and the search is done as
+soon as every op with a known outcome is linearized (the unknown ones left over never
+took effect). Forcing them in instead (a return "at infinity") is only right for ops
+legal in every state: it made a blocked lock acquire at the end of a history a
+violation. Failed operations certainly did not happen and are removed; a read whose
+outcome is unknown constrains nothing and is removed too.
 
 The search walks a doubly linked list of call and return events in history order. At a
 call it tries to linearize that op next (lifting its call and return out of the list);
-at a return whose op is still unlinearized it must backtrack. A memo of (set of
-linearized ops, model state) prunes states already explored: two paths that linearized
-the same ops into the same state have the same future. The set is a Python int used as
-a bitset, so memo keys are cheap to hash.
+at a return whose op is still unlinearized, or at the end of the list with known ops
+still unlinearized, it must backtrack. A memo of (set of linearized ops, model state)
+prunes states already explored: two paths that linearized the same ops into the same
+state have the same future (which ops remain, known or not, is fixed by the set). The
+set is a Python int used as a bitset, so memo keys are cheap to hash.
+
+Values are compared as JSON values (checkers.models.json_value): true is not 1, 1 is not
+1.0, a map is not its list of pairs.
 
 Independent keys are checked separately (a history partitioned by `key` is linearizable
 iff every partition is: linearizability is compositional), which keeps each search small.
@@ -24,68 +31,73 @@ reason, never a hang.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections import defaultdict
 from typing import Any
 
-from harness.history import FAIL, INFO, OK, pair_ops
-
-from . import UNKNOWN, merge_valid
 from harness.formats import Semantics
+from harness.history import FAIL, INFO, INVOKE, OK, is_client_op, pair_ops
+from harness.options import Option
 
-from .models import CAS_FAILED, MODELS, Model, Operation, make_model
-
-INFINITY = float("inf")
-
+from . import UNKNOWN, MalformedOp, merge_valid
+from .models import CAS_FAILED, MODELS, Model, Operation, json_value, make_model, plain
 
 READ_FS = ("read", "get")
 
 
-def operations_from_history(history: list[dict], semantics: Semantics | None = None
-                            ) -> dict[Any, list[Operation]]:
+def operations_from_history(history: list[dict], semantics: Semantics | None = None,
+                            model: Model | None = None) -> dict[Any, list[Operation]]:
     """Client ops of a history, grouped by `key` (None if absent), read per `semantics`.
 
-    Failed ops are dropped (they did not happen), except a failed cas when the format
-    says it was observed (it compared and lost: the register was not `old` then). Reads
-    with unknown results are dropped; so are reads of nil where nil is a wildcard.
+    Values and keys are in `json_value` form (they compare as JSON values). Failed ops
+    are dropped (they did not happen), except a failed cas when the format says it was
+    observed (it compared and lost: the register was not `old` then). Reads with unknown
+    results are dropped; so are reads of nil where nil is a wildcard.
+
+    With `model`, every op (failed and unknown ones too) is first checked against what
+    the model can take (`model.malformed`): an op it cannot take raises MalformedOp with
+    the invoke (wrong `f` or input) or the completion (wrong output), an input error.
     """
     semantics = semantics or Semantics()
+    malformed = getattr(model, "malformed", None)
     by_key: dict[Any, list[Operation]] = defaultdict(list)
     counters: dict[Any, int] = defaultdict(int)
     for invoke, completion in pair_ops(history):
         ctype = completion["type"] if completion else INFO
+        f = invoke["f"]
+        value = json_value(invoke.get("value"))
+        if malformed is not None:
+            what = malformed(Operation(0, f, value, None, False, invoke.get("index"), None))
+            if what:
+                raise MalformedOp(invoke, what)
         output_override = None
         if ctype == FAIL:
-            if not (semantics.failed_cas_observed and invoke["f"] == "cas"):
+            if not (semantics.failed_cas_observed and f == "cas"):
                 continue
             output_override = CAS_FAILED
         known = ctype in (OK, FAIL)
-        if not known and invoke["f"] in READ_FS:
+        if not known and f in READ_FS:
             continue
-        if (semantics.nil_read_is_wildcard and known and invoke["f"] == "read"
+        if (semantics.nil_read_is_wildcard and known and f == "read"
                 and completion.get("value") is None):
             continue
-        key = invoke.get("key")
-        hkey = _hashable(key)
+        hkey = json_value(invoke.get("key"))
         op = Operation(
-            id=counters[hkey], f=invoke["f"], input=_hashable(invoke.get("value")),
+            id=counters[hkey], f=f, input=value,
             output=(output_override if output_override is not None
-                    else _hashable(completion.get("value")) if known else None), known=known,
+                    else json_value(completion.get("value")) if known else None), known=known,
             invoke_index=invoke["index"], complete_index=completion["index"] if known else None,
             process=invoke.get("process"), invoke_time=invoke.get("time"),
             complete_time=completion.get("time") if completion else None)
+        if malformed is not None and known and output_override is None:
+            what = malformed(op)
+            if what:
+                raise MalformedOp(completion, what)
         counters[hkey] += 1
         by_key[hkey].append(op)
     return dict(by_key)
-
-
-def _hashable(v):
-    if isinstance(v, list):
-        return tuple(_hashable(x) for x in v)
-    if isinstance(v, dict):
-        return tuple(sorted((k, _hashable(x)) for k, x in v.items()))
-    return v
 
 
 class SearchTimeout(Exception):
@@ -111,18 +123,22 @@ def compiled_core_available() -> bool:
 
 
 def _prepare(ops: list[Operation], model: Model):
-    """Events in history order, twin links and observer flags: shared by both engines."""
+    """Events in history order, twin links and observer flags: shared by both engines.
+
+    Only ops with a known outcome have a return event. An unknown op has no deadline: it
+    may be linearized anywhere after its call, or never, so nothing in the list forces it.
+    """
     events = []
     for op in ops:
         events.append((op.invoke_index, 0, op.id))
-        events.append((op.complete_index if op.complete_index is not None else INFINITY,
-                       1, op.id))
+        if op.known:
+            events.append((op.complete_index, 1, op.id))
     events.sort()
     # Symmetry: unknown ops with the same f and input are interchangeable (both may take
-    # effect at any point after their calls, both return "at infinity"). Of such twins
-    # only the earliest-called unlinearized one needs trying: linearizing a later twin
-    # reaches a state symmetric to one the earlier twin reaches, and the earlier one can
-    # stand wherever the later one could.
+    # effect at any point after their calls, or never). Of such twins only the
+    # earliest-called unlinearized one needs trying: a linearization that uses a later
+    # twin and not the earlier one stays legal with the earlier one in its place (it was
+    # called no later, and has no return to respect).
     twin_prev = [-1] * len(ops)
     last_twin: dict = {}
     for op in sorted(ops, key=lambda o: o.invoke_index):
@@ -219,20 +235,19 @@ def check_operations_python(model: Model, ops: list[Operation], deadline: float,
     events, twin_prev, observer = _prepare(ops, model)
     # A memo entry costs about a set slot, a tuple, an int bitset and a state.
     entry_bytes = 120 + n // 8
-    # Node 0 is the head sentinel; nodes 1..2n are events in order; -1 ends the list.
-    size = 2 * n + 1
+    # Node 0 is the head sentinel; nodes 1..len(events) are events in order; -1 ends
+    # the list. An unknown op has a call node and no return node (-1).
+    size = len(events) + 1
     nxt = list(range(1, size + 1))
     nxt[-1] = -1
     prv = list(range(-1, size - 1))
     is_call = [False] * size
     op_of = [0] * size
-    return_node = [0] * n
-    call_node = [0] * n
+    return_node = [-1] * n
     for i, (_, kind, op_id) in enumerate(events, 1):
         op_of[i] = op_id
         if kind == 0:
             is_call[i] = True
-            call_node[op_id] = i
         else:
             return_node[op_id] = i
 
@@ -251,20 +266,23 @@ def check_operations_python(model: Model, ops: list[Operation], deadline: float,
     step = model.step
     state = model.init()
     linearized = 0
+    # The search succeeds once every known op is linearized: unknown ops still in the
+    # list are left out (they never took effect).
+    pending_known = size - 1 - n
     memo: set = set()
     stack: list[tuple[int, Any, bool]] = []
     best_depth = -1
     best_prefix: list[int] = []
     node = nxt[0]
     iterations = 0
-    while nxt[0] != -1:
+    while pending_known:
         iterations += 1
         if not iterations & 0x3FF:
             if time.monotonic() > deadline:
                 raise SearchTimeout(iterations)
             if len(memo) * entry_bytes > memory_limit:
                 raise SearchMemoryLimit(iterations)
-        if is_call[node]:
+        if node != -1 and is_call[node]:
             op_id = op_of[node]
             twin = twin_prev[op_id]
             while twin != -1 and (linearized >> twin) & 1:
@@ -281,7 +299,9 @@ def check_operations_python(model: Model, ops: list[Operation], deadline: float,
                     stack.append((node, state, observer[op_id]))
                     state, linearized = new_state, new_linearized
                     unlink(node)
-                    unlink(return_node[op_id])
+                    if return_node[op_id] != -1:
+                        unlink(return_node[op_id])
+                        pending_known -= 1
                     if len(stack) > best_depth:
                         best_depth = len(stack)
                         best_prefix = [op_of[entry[0]] for entry in stack]
@@ -289,6 +309,8 @@ def check_operations_python(model: Model, ops: list[Operation], deadline: float,
                     continue
             node = nxt[node]
         else:
+            # A return of an unlinearized op, or the end of the list with known ops
+            # still pending (only unknown calls, none of which leads anywhere): backtrack.
             forced = True
             while forced:       # undo forced observers: their node has no alternative
                 if not stack:
@@ -297,7 +319,9 @@ def check_operations_python(model: Model, ops: list[Operation], deadline: float,
                 node, state, forced = stack.pop()
                 op_id = op_of[node]
                 linearized &= ~(1 << op_id)
-                relink(return_node[op_id])
+                if return_node[op_id] != -1:
+                    relink(return_node[op_id])
+                    pending_known += 1
                 relink(node)
             node = nxt[node]
     return {"valid": True, "ops": n, "iterations": iterations}
@@ -325,8 +349,8 @@ def explain(model: Model, ops: list[Operation], prefix: list[int]) -> dict:
                       if op.invoke_index < blocking.complete_index and op.id != blocking.id]
 
     def describe(op):
-        return {"process": op.process, "f": op.f, "value": op.input,
-                "output": op.output if op.known else None, "known": op.known,
+        return {"process": op.process, "f": op.f, "value": plain(op.input),
+                "output": plain(op.output) if op.known else None, "known": op.known,
                 "invoke_index": op.invoke_index, "complete_index": op.complete_index,
                 "description": model.describe_op(op)}
 
@@ -356,21 +380,39 @@ def _check_one(model, ops, budget, deadline, engine, memory_limit):
 SETTLED_BUDGET_S = 0.005
 
 
-def _run_serial(model, partitions, keys, budget, deadline, engine, memory_limit, settled):
-    for key in keys:
-        # Once a violation settles the verdict, other keys get only a quick look: cheap ones
-        # still get a verdict, hard ones are left unchecked.
-        if settled():
-            budget = SETTLED_BUDGET_S if budget is None else min(budget, SETTLED_BUDGET_S)
-        yield key, _check_one(model, partitions[key], budget, deadline, engine, memory_limit)
+def resolve_model(model_name: str | None, init: Any = None,
+                  semantics: Semantics | None = None) -> Model:
+    """The model to check against: `model_name` (default: the format's), starting at the
+    user's `init` when given (ValueError if it does not fit), else at the format's initial
+    value when the model can start there, else at the model's own default (an EDN file's
+    register initial 0 means nothing to a kv store or a set)."""
+    semantics = semantics or Semantics()
+    name = model_name or semantics.default_model
+    if init is not None:
+        try:
+            return make_model(name, init)
+        except ValueError as e:
+            raise ValueError(f"init does not fit the {name} model: {e}") from None
+    try:
+        return make_model(name, semantics.initial)
+    except ValueError:
+        if name not in MODELS:
+            raise
+        return make_model(name)
 
 
 def check_history(history: list[dict], model_name: str | None = None,
                   time_limit_s: float = 60.0, model: Model | None = None,
                   semantics: Semantics | None = None, engine: str = "auto",
                   memory_limit: int = DEFAULT_MEMORY_LIMIT, progress=None,
-                  exhaustive: bool = False) -> dict:
+                  exhaustive: bool = False, init: Any = None) -> dict:
     """Check a whole history, partitioned by key. Pure: reads the history only.
+
+    `init` is the model's initial state as a parsed JSON value (None: the format's, see
+    `resolve_model`). An op the model cannot take raises MalformedOp. A history with no
+    op whose outcome is known (no client ops at all, or only failed and indeterminate
+    ones) verifies nothing: its verdict is "unknown" with the reason, as Jepsen's stats
+    checker would say, not a vacuous true.
 
     `time_limit_s` bounds the whole check and `memory_limit` (bytes) each partition's
     search; reaching either makes that partition (and so the verdict, unless another
@@ -380,10 +422,12 @@ def check_history(history: list[dict], model_name: str | None = None,
     """
     semantics = semantics or Semantics()
     if model is None:
-        model = make_model(model_name or semantics.default_model, semantics.initial)
+        model = resolve_model(model_name, init, semantics)
     started = time.monotonic()
     deadline = started + time_limit_s
-    partitions = operations_from_history(history, semantics)
+    partitions = operations_from_history(history, semantics, model)
+    for_key = getattr(model, "for_key", None)
+    models = {key: for_key(key) if for_key else model for key in partitions}
     verdicts = {}
     failures = []
     unknown_keys = []
@@ -398,8 +442,13 @@ def check_history(history: list[dict], model_name: str | None = None,
     for budget in ROUND_BUDGETS_S:
         unfinished = []
         settled = (lambda: bool(failures)) if not exhaustive else (lambda: False)
-        for key, outcome in _run_serial(model, partitions, pending, budget, deadline, engine,
-                                        memory_limit, settled):
+        for key in pending:
+            # Once a violation settles the verdict, other keys get only a quick look:
+            # cheap ones still get a verdict, hard ones are left unchecked.
+            if settled():
+                budget = SETTLED_BUDGET_S if budget is None else min(budget, SETTLED_BUDGET_S)
+            outcome = _check_one(models[key], partitions[key], budget, deadline, engine,
+                                 memory_limit)
             if outcome == "round-timeout":
                 unfinished.append(key)
                 continue
@@ -426,37 +475,107 @@ def check_history(history: list[dict], model_name: str | None = None,
             break
     failures.sort(key=lambda f: repr(f["key"]))
     valid = merge_valid(verdicts.values())
+    n_ops = sum(len(v) for v in partitions.values())
     result = {
         "valid": valid,
         "model": model.name,
         "partitions": len(partitions),
-        "ops": sum(len(v) for v in partitions.values()),
+        "ops": n_ops,
         "elapsed_s": round(time.monotonic() - started, 4),
-        "failures": failures[:10],
-        "invalid_keys": [f["key"] for f in failures],
+        "failures": [{**f, "key": plain(f["key"])} for f in failures[:10]],
+        "invalid_keys": [plain(f["key"]) for f in failures],
     }
     if unchecked_keys:
-        result["unchecked_keys"] = unchecked_keys
+        result["unchecked_keys"] = [plain(k) for k in unchecked_keys]
         result["unchecked_reason"] = (f"{len(unchecked_keys)} key(s) left unchecked: the "
                                       "verdict was already settled by a violation "
                                       "(pass exhaustive to search them all)")
     result["engine"] = "c" if (engine == "c" or (engine == "auto" and _wgl)) else "python"
     if unknown_keys:
-        result["unknown_keys"] = unknown_keys
+        result["unknown_keys"] = [plain(k) for k in unknown_keys]
         result["unknown_reason"] = (f"{' and '.join(sorted(reasons))} on "
                                     f"{len(unknown_keys)} of {len(partitions)} keys")
+    if not any(op.known for ops in partitions.values() for op in ops):
+        result["valid"] = UNKNOWN
+        result["unknown_reason"] = (
+            "no client operations" if not any(_is_client_invoke(op) for op in history)
+            else "no client operation with a known outcome: nothing to check")
     return result
 
 
+def _is_client_invoke(op: dict) -> bool:
+    return op.get("type") == INVOKE and is_client_op(op)
+
+
+def _key_order(key):
+    """Numbers first, in numeric order, then every other key by its text."""
+    if isinstance(key, (int, float)) and not isinstance(key, bool):
+        return (0, key, "")
+    return (1, 0, repr(key))
+
+
 class LinearizableChecker:
-    """Checker protocol wrapper: options `model` (default cas-register), `time_limit_s`."""
+    """Checker protocol wrapper around `check_history`.
+
+    Options (the `options` dict; declared in `options`): `model` (default: the format's,
+    cas-register for our own histories), `init` (the model's initial state as a parsed
+    JSON value; None: the format's default; see each model's docstring), `time_limit`
+    (seconds; also read as `time_limit_s`), `memory_limit` (bytes per key), `engine`;
+    and, from the CLI, `semantics` (the format's reading), `progress`, `exhaustive`.
+    """
 
     name = "linearizable"
+    options = (
+        Option("model", "str", default=None, choices=tuple(MODELS),
+               help="sequential object the history must be a linearization of "
+                    "(default: the format's, cas-register for history.jsonl)"),
+        Option("init", "json", default=None,
+               help="the model's initial state as JSON: register/cas-register a value, "
+                    "kv a string or {key: string}, set and fifo-queue a list, mutex "
+                    "true/false, multi-register {register: value} or one value for all "
+                    "(default: the format's, e.g. 0 for Knossos EDN, else the model's)"),
+        Option("time-limit", "float", default=60.0, minimum=0,
+               help="seconds for the whole check before the verdict is unknown"),
+        Option("memory-limit", "int", default=DEFAULT_MEMORY_LIMIT, minimum=1,
+               help="bytes the search may use per key before the verdict is unknown "
+                    "(the CLI's --memory-limit is in MiB)"),
+        Option("engine", "str", default="auto", choices=ENGINES,
+               help="search engine: c (the compiled core), python, or auto (c if built)"),
+    )
 
     def check(self, history: list[dict], options: dict) -> dict:
-        return check_history(history, options.get("model"), options.get("time_limit_s", 60.0),
+        time_limit = options.get("time_limit")
+        if time_limit is None:
+            time_limit = options.get("time_limit_s", 60.0)
+        memory_limit = options.get("memory_limit")
+        return check_history(history, options.get("model"), time_limit,
                              semantics=options.get("semantics"),
-                             engine=options.get("engine", "auto"),
-                             memory_limit=options.get("memory_limit", DEFAULT_MEMORY_LIMIT),
+                             engine=options.get("engine") or "auto",
+                             memory_limit=memory_limit or DEFAULT_MEMORY_LIMIT,
                              progress=options.get("progress"),
-                             exhaustive=options.get("exhaustive", False))
+                             exhaustive=options.get("exhaustive", False),
+                             init=options.get("init"))
+
+    def summary(self, result: dict) -> str:
+        """E.g. "41230 ops on 312 keys, 0.12s; not linearizable on key(s) 3, 7 (2 of 312)";
+        the unknown reason when there is one. Keys in numeric order when numbers."""
+        partitions = result.get("partitions", 0)
+        n_ops = result.get("ops", 0)
+        line = (f"{n_ops} op{'s' if n_ops != 1 else ''} on {partitions} "
+                f"key{'s' if partitions != 1 else ''}, {result.get('elapsed_s', 0):.2f}s")
+        invalid = sorted(result.get("invalid_keys") or [], key=_key_order)
+        if invalid == [None] and partitions == 1:
+            line += "; not linearizable"
+        elif invalid:
+            shown = ", ".join(map(_show_key, invalid[:10]))
+            more = ", ..." if len(invalid) > 10 else ""
+            line += (f"; not linearizable on key(s) {shown}{more} "
+                     f"({len(invalid)} of {partitions})")
+        if result.get("unknown_reason"):
+            line += f"; {result['unknown_reason']}"
+        return line
+
+
+def _show_key(key) -> str:
+    return "nil" if key is None else key if isinstance(key, str) else \
+        json.dumps(key, separators=(",", ":"))

@@ -119,3 +119,95 @@ def test_kv_native_and_python_steps_agree_with_brute_force(history):
     for engine in ("c", "python"):
         got = check_operations(KV(), ops, time.monotonic() + 10, engine)["valid"] if ops else True
         assert got == expected, engine
+
+
+# ---------------------------------------------------------------- initial state from the user
+# Issue 9.13: `init` (a parsed JSON value) sets the model's initial state; None keeps the
+# format's default.
+
+from checkers import MalformedOp  # noqa: E402,F401
+from checkers.linearizable import LinearizableChecker  # noqa: E402
+
+
+def run(model, events, init=None, semantics=None):
+    return LinearizableChecker().check(h(*events), {"model": model, "init": init,
+                                                    "semantics": semantics})["valid"]
+
+
+READ_X0_Y0 = [("invoke", 0, "txn", [["r", "x", None], ["r", "y", None]]),
+              ("ok", 0, "txn", [["r", "x", 0], ["r", "y", 0]])]
+
+
+@pytest.mark.parametrize("model, events, init", [
+    ("cas-register", [("invoke", 0, "read", None), ("ok", 0, "read", 0)], 0),
+    ("register", [("invoke", 0, "read", None), ("ok", 0, "read", "a")], "a"),
+    ("kv", [("invoke", 0, "get", None), ("ok", 0, "get", "abc")], "abc"),
+    ("kv", [("invoke", 0, "get", None), ("ok", 0, "get", "abc")], {"k": "abc"}),
+    ("set", [("invoke", 0, "read", None), ("ok", 0, "read", [2, 1])], [1, 2]),
+    ("fifo-queue", [("invoke", 0, "dequeue", None), ("ok", 0, "dequeue", 7)], [7, 8]),
+    ("mutex", [("invoke", 0, "release", None), ("ok", 0, "release", None)], True),
+    ("multi-register", READ_X0_Y0, {"x": 0, "y": 0}),
+    ("multi-register", READ_X0_Y0, 0),
+])
+def test_init_sets_the_initial_state_the_default_does_not_have(model, events, init):
+    if model == "kv" and isinstance(init, dict):
+        keyed = [{"index": i, "type": t, "process": p, "f": f, "value": v, "key": "k"}
+                 for i, (t, p, f, v) in enumerate(events)]
+        checker = LinearizableChecker()
+        assert checker.check(keyed, {"model": "kv"})["valid"] is False
+        assert checker.check(keyed, {"model": "kv", "init": init})["valid"] is True
+        other = [dict(op, key="other") for op in keyed]
+        assert checker.check(other, {"model": "kv", "init": init})["valid"] is False
+        return
+    assert run(model, events) is False
+    assert run(model, events, init) is True
+
+
+def test_multi_register_init_map_names_registers_and_others_start_nil():
+    events = [("invoke", 0, "txn", [["r", "x", None], ["r", "z", None]]),
+              ("ok", 0, "txn", [["r", "x", 0], ["r", "z", None]])]
+    assert run("multi-register", events, {"x": 0, "y": 0}) is True
+    assert run("multi-register", events, 0) is False
+
+
+def test_multi_register_writing_the_initial_value_back_is_the_initial_state():
+    events = [("invoke", 0, "txn", [["w", "x", 1]]), ("ok", 0, "txn", [["w", "x", 1]]),
+              ("invoke", 0, "txn", [["w", "x", 0]]), ("ok", 0, "txn", [["w", "x", 0]]),
+              ("invoke", 0, "txn", [["r", "x", None]]), ("ok", 0, "txn", [["r", "x", 0]])]
+    assert run("multi-register", events, {"x": 0}) is True
+
+
+@pytest.mark.parametrize("model, init, says", [
+    ("kv", 0, "kv init must be a string"),
+    ("kv", {"k": 1}, "must be a string"),
+    ("set", 3, "set init must be a list"),
+    ("fifo-queue", {"a": 1}, "fifo-queue init must be a list"),
+    ("mutex", 1, "mutex init must be true"),
+    ("mutex", "free", "mutex init must be true"),
+])
+def test_an_init_that_does_not_fit_the_model_says_what_it_expected(model, init, says):
+    with pytest.raises(ValueError, match=says):
+        run(model, [("invoke", 0, "read", None)], init)
+
+
+def test_a_format_default_that_does_not_fit_the_model_gives_way_to_the_model_default():
+    # EDN's register initial 0 means nothing to a kv store (it crashed on the first append).
+    edn = Semantics(initial=0, nil_read_is_wildcard=True)
+    events = [("invoke", 0, "append", "a"), ("ok", 0, "append", "a"),
+              ("invoke", 1, "get", None), ("ok", 1, "get", "a")]
+    assert run("kv", events, semantics=edn) is True
+    locked = [("invoke", 0, "acquire", None), ("ok", 0, "acquire", None)]
+    assert run("mutex", locked, semantics=edn) is True
+
+
+def test_an_explicit_init_beats_the_format_default():
+    edn = Semantics(initial=0, nil_read_is_wildcard=True)
+    events = [("invoke", 0, "read", None), ("ok", 0, "read", 5)]
+    assert run("cas-register", events, semantics=edn) is False
+    assert run("cas-register", events, 5, semantics=edn) is True
+
+
+def test_every_model_documents_its_ops_and_initial_state():
+    from checkers.models import MODELS
+    for cls in MODELS.values():
+        assert "Initial state (`init`)" in cls.__doc__, cls.name
