@@ -129,3 +129,42 @@ def test_bad_run_flags_are_refused_in_one_line(args, needle):
     res = harness("test", "--system", "raftkv", *args)
     assert res.returncode == 4, res.stderr
     assert needle in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def write_history(tmp_path, ops, name="h.jsonl"):
+    path = tmp_path / name
+    path.write_text("".join(json.dumps(dict(op, index=i)) + "\n" for i, op in enumerate(ops)))
+    return str(path)
+
+
+@pytest.mark.parametrize("ops, checker, needle", [
+    ([{"type": "invoke", "process": 0, "f": "cas", "value": 3},
+      {"type": "ok", "process": 0, "f": "cas", "value": 3}], "linearizable", "cas"),
+    ([{"type": "invoke", "process": 0, "f": "wrte", "value": 3},
+      {"type": "ok", "process": 0, "f": "wrte", "value": 3}], "linearizable", "wrte"),
+])
+def test_malformed_but_parseable_input_is_exit_4_naming_the_file(tmp_path, ops, checker, needle):
+    path = write_history(tmp_path, ops)
+    res = harness("check", path, "--checker", checker)
+    assert res.returncode == 4, res.stdout + res.stderr
+    assert res.stderr.startswith(f"error: {path}") and needle in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
+
+
+def test_engine_c_without_the_compiled_core_is_a_usage_error(monkeypatch, capsys, tmp_path):
+    import checkers.linearizable
+    from harness.cli import main
+    monkeypatch.setattr(checkers.linearizable, "compiled_core_available", lambda: False)
+    path = write_history(tmp_path, [{"type": "invoke", "process": 0, "f": "read", "value": None}])
+    with pytest.raises(SystemExit) as e:
+        main(["check", path, "--engine", "c"])
+    assert e.value.code == 4 and "the compiled core" in capsys.readouterr().err
+
+
+def test_init_sets_the_models_initial_state(tmp_path):
+    path = write_history(tmp_path, [{"type": "invoke", "process": 0, "f": "read", "value": None},
+                                    {"type": "ok", "process": 0, "f": "read", "value": 0}])
+    assert harness("check", path).returncode == 1           # a register starts at nil
+    assert harness("check", path, "--init", "0").returncode == 0
+    bad = harness("check", path, "--init", "{nope")
+    assert bad.returncode == 4 and "--init" in bad.stderr
