@@ -16,7 +16,8 @@ import traceback
 
 import click
 
-from .errors import (EXIT_HARNESS_FAILURE, EXIT_USAGE, EXIT_VALID, HarnessError, UsageError)
+from .errors import (EXIT_HARNESS_FAILURE, EXIT_USAGE, EXIT_VALID, HarnessError, Interrupted,
+                     UsageError)
 
 
 def _split_names(value: str | None) -> list[str]:
@@ -283,6 +284,9 @@ def check_cmd(files, checker, model, init_json, fmt, time_limit, memory_limit, e
     if bad:
         raise UsageError(f"unknown --assume {', '.join(bad)}; valid: wfr-keys, sequential-keys, "
                          "linearizable-keys")
+    for flag, target in (("--report", report_path), ("--junit", junit_path)):
+        if target:
+            _writable_path(flag, target)
     init = None
     if init_json is not None:
         try:
@@ -325,13 +329,33 @@ def check_cmd(files, checker, model, init_json, fmt, time_limit, memory_limit, e
                        + (f" ({summary})" if summary else ""))
         if report_path:
             from reports import html
-            html.write(report_path, title=os.path.basename(path),
-                       config={"file": path, "format": loaded.format, "checker": checker},
-                       history=loaded.ops, results={"valid": result["valid"], checker: result})
+            _write_output("--report", report_path, lambda: html.write(
+                report_path, title=os.path.basename(path),
+                config={"file": path, "format": loaded.format, "checker": checker},
+                history=loaded.ops, results={"valid": result["valid"], checker: result}))
     if junit_path:
         from reports import junit
-        junit.write(junit_path, f"harness check --checker {checker}", per_file)
+        _write_output("--junit", junit_path, lambda: junit.write(
+            junit_path, f"harness check --checker {checker}", per_file))
     sys.exit(exit_code_for(merge_valid(verdicts)))
+
+
+def _writable_path(flag: str, path: str) -> None:
+    """A file the user asked us to write must be writable before we spend time checking."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise UsageError(f"{flag} {path}: is a folder, not a file")
+    if not os.path.isdir(folder):
+        raise UsageError(f"{flag} {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"{flag} {path}: the folder {folder} is not writable")
+
+
+def _write_output(flag: str, path: str, write) -> None:
+    try:
+        write()
+    except OSError as e:
+        raise HarnessError(f"{flag} {path}: could not write it ({e.strerror or e})") from None
 
 
 def _accounts(text: str) -> list:
@@ -396,7 +420,16 @@ def clean_cmd(run_id):
     click.echo(f"removed {containers} container(s) and {networks} network(s)")
 
 
+def _on_sigterm(signum, frame):
+    """SIGTERM outside a run (a run handles its own signals, and cleans up first)."""
+    raise Interrupted("interrupted by SIGTERM")
+
+
 def main(argv=None) -> None:
+    import signal
+    import threading
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         cli.main(args=argv, prog_name="harness", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as e:
@@ -409,14 +442,17 @@ def main(argv=None) -> None:
     except click.ClickException as e:
         click.echo(f"error: {e.format_message()}", err=True)
         sys.exit(EXIT_USAGE)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+    except click.exceptions.Abort:      # click's name for a KeyboardInterrupt
+        click.echo("interrupted by SIGINT", err=True)
         sys.exit(EXIT_HARNESS_FAILURE)
     except HarnessError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
+        click.echo("interrupted by SIGINT", err=True)
+        sys.exit(EXIT_HARNESS_FAILURE)
+    except Interrupted as e:
+        click.echo(str(e), err=True)
         sys.exit(EXIT_HARNESS_FAILURE)
     except BrokenPipeError:
         sys.exit(EXIT_VALID)

@@ -36,6 +36,13 @@ class InputError(UsageError):
         self.path, self.line, self.what = path, line, what
 
 
+class Interrupted(BaseException):
+    """Ctrl-C or SIGTERM (exit 3). Not an Exception on purpose: nothing that guards
+    against crashes with `except Exception` (check-safe, a worker thread) may swallow it."""
+
+    exit_code = EXIT_HARNESS_FAILURE
+
+
 class BackendUnavailable(HarnessError):
     """The control backend (Docker engine, SSH host) cannot be reached."""
 

@@ -44,7 +44,7 @@ from harness import generator as gen
 from harness import image, registry, store
 from harness.control import docker as docker_backend
 from harness.errors import (EXIT_HARNESS_FAILURE, EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID,
-                            HarnessError, UsageError)
+                            HarnessError, Interrupted, UsageError)
 from harness.generator import SECOND
 from harness.history import HistoryWriter
 from harness.interpreter import Clock, run as interpret
@@ -134,10 +134,6 @@ class RunOutcome:
     run_dir: Path | None
     results: dict | None
     message: str
-
-
-class Interrupted(HarnessError):
-    """Ctrl-C or SIGTERM during a run."""
 
 
 class ClusterLost(HarnessError):
@@ -408,7 +404,8 @@ def run_test(cfg: TestConfig, echo=_print) -> RunOutcome:
         logging.getLogger().removeHandler(handler)
 
 
-def _execute(run: Run, client, image_tag, run_id, rng, config) -> tuple[HarnessError | None, bool]:
+def _execute(run: Run, client, image_tag, run_id, rng, config
+             ) -> tuple[HarnessError | Interrupted | None, bool]:
     """Set up every resource, run the workload; returns (failure, interrupted)."""
     cfg, plan, resources = run.cfg, run.plan, run.resources
     try:

@@ -90,10 +90,16 @@ class DockerRemote:
 
     def download(self, node, remote_path, local_dir):
         import docker.errors
+        container = self.containers[node]
         try:
-            stream, _ = self.containers[node].get_archive(remote_path)
+            stream, _ = container.get_archive(remote_path)
         except docker.errors.NotFound:
-            return
+            try:
+                container.reload()
+            except docker.errors.NotFound:
+                raise RemoteCommandError(node, f"download {remote_path}", -1,
+                                         "the node's container is gone") from None
+            return      # the container is there, the path is not: nothing to collect
         buf = io.BytesIO(b"".join(stream))
         os.makedirs(local_dir, exist_ok=True)
         with tarfile.open(fileobj=buf) as tar:

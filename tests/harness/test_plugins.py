@@ -64,3 +64,26 @@ def test_the_registry_finds_plugins_only_through_entry_points():
     for plugin in ("always-fails", "malformed-first", '"partition"', '"kill"', '"pause"',
                    '"raftkv"'):
         assert plugin not in source
+
+
+def test_a_signal_while_checking_is_exit_3_in_one_line(tmp_path):
+    import signal
+    import time
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "check",
+                                 history_file(tmp_path), "--checker", "slow"], cwd=ROOT,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=with_test_plugins())
+        time.sleep(2)
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 3, (signum, out, err)
+        assert err.strip() == f"interrupted by {signal.Signals(signum).name}"
+
+
+def test_report_to_a_bad_path_is_refused_before_checking(tmp_path):
+    res = harness("check", history_file(tmp_path), "--report", "/nonexistent/dir/r.html")
+    assert res.returncode == 4 and "--report /nonexistent/dir/r.html" in res.stderr
+    res = harness("check", history_file(tmp_path), "--junit", str(tmp_path))
+    assert res.returncode == 4 and "is a directory" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
