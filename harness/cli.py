@@ -125,6 +125,10 @@ def _assignments(values, flag: str) -> dict[str, str]:
               help="Nemesis option, repeatable (e.g. partition.shapes=halves,one).")
 @click.option("--check-time-limit", type=float, default=120.0, show_default=True,
               help="Seconds the checkers may take before answering unknown.")
+@click.option("--consistency-model", "consistency_models", multiple=True, metavar="M",
+              help="For transactional workloads: the model to check, repeatable (read-"
+                   "uncommitted ... strict-serializable); the exit code follows the models "
+                   "asked for  [default: strict-serializable]")
 @click.option("--deadline", type=float,
               help="Hard deadline of the whole run in seconds: past it the harness heals, "
                    "cleans up and exits 3  [default: time limit + 225]")
@@ -136,7 +140,8 @@ def _assignments(values, flag: str) -> dict[str, str]:
 @_with_plugin_flags
 def test_cmd(system, workload, nemesis, nodes, concurrency, time_limit, rate, nemesis_interval,
              seed, store_dir, system_opts, workload_opts, nemesis_opts, check_time_limit,
-             deadline, node_memory, node_pids, keep_cluster, **plugin_flags):
+             consistency_models, deadline, node_memory, node_pids, keep_cluster,
+             **plugin_flags):
     """Deploy a cluster, run a workload under faults, check the history, write a report."""
     from .options import parse_assignments
     from .runner import TestConfig, run_test
@@ -149,7 +154,7 @@ def test_cmd(system, workload, nemesis, nodes, concurrency, time_limit, rate, ne
                      system_opts=_assignments(system_opts, "--system-opt"),
                      workload_opts=_assignments(workload_opts, "--workload-opt"),
                      nemesis_opts=per_nemesis, check_time_limit=check_time_limit,
-                     node_memory_mb=node_memory, node_pids=node_pids,
+                     consistency_models=list(consistency_models), node_memory_mb=node_memory, node_pids=node_pids,
                      keep_cluster=keep_cluster, deadline=deadline)
     _apply_plugin_flags(cfg, plugin_flags)
     outcome = run_test(cfg, echo=click.echo)

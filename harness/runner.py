@@ -84,6 +84,7 @@ class TestConfig:
     workload_opts: dict[str, Any] = field(default_factory=dict)
     nemesis_opts: dict[str, dict[str, Any]] = field(default_factory=dict)
     check_time_limit: float = 120.0
+    consistency_models: list[str] = field(default_factory=list)   # [] = the workload's default
     node_memory_mb: int = docker_backend.DEFAULT_NODE_MEMORY_MB
     node_pids: int = docker_backend.DEFAULT_NODE_PIDS
     keep_cluster: bool = False
@@ -190,6 +191,17 @@ def resolve(cfg: TestConfig) -> Plan:
         raise UsageError(f"--workload {cfg.workload!r} is not supported by {cfg.system}; "
                          f"valid: {', '.join(system.workloads)}")
     workload = build(workload_cls, cfg.workload, cfg.workload_opts, "--workload-opt")
+    if cfg.consistency_models:
+        from checkers.consistency import MODELS as CONSISTENCY_MODELS, canonical_model
+        if not getattr(workload, "consistency_models", False):
+            raise UsageError(f"--consistency-model applies to transactional workloads; "
+                             f"{cfg.workload} is checked as its checkers define")
+        for model in cfg.consistency_models:
+            try:
+                canonical_model(model)
+            except KeyError:
+                raise UsageError(f"unknown --consistency-model {model!r}; valid: "
+                                 f"{', '.join(CONSISTENCY_MODELS)}") from None
     if len(set(cfg.nemeses)) != len(cfg.nemeses):
         raise UsageError(f"--nemesis names a fault twice: {','.join(cfg.nemeses)}")
     stray = sorted(set(cfg.nemesis_opts) - set(cfg.nemeses))
@@ -527,7 +539,10 @@ def check(workload, history: list[dict], cfg: TestConfig,
     """Every checker of the workload (check-safe), plus the stats check; returns the
     composed results and each checker's own summary line."""
     outcomes, summaries = {}, {}
-    checkers = dict(workload.checkers({"check_time_limit_s": cfg.check_time_limit}))
+    options = {"check_time_limit_s": cfg.check_time_limit}
+    if cfg.consistency_models:
+        options["consistency_models"] = list(cfg.consistency_models)
+    checkers = dict(workload.checkers(options))
     checkers["stats"] = (StatsChecker(), {"final_phase_start": final_phase_start})
     for name, (checker, options) in checkers.items():
         outcomes[name] = check_safe(checker, history, options)

@@ -42,6 +42,7 @@ class RWOps:
 
 class RWRegisterWorkload:
     name = "rw-register"
+    consistency_models = True     # checked against --consistency-model
     options = (
         Option("key-count", "int", 5, "keys live at once", minimum=1, maximum=10_000),
         Option("max-txn-length", "int", 4, "micro-ops per transaction, at most", minimum=1,

@@ -57,3 +57,16 @@ def test_a_feasible_run_resolves_with_typed_plugin_options():
     assert plan.system.flags == ("unsafe-reads",)
     assert c.concurrency == 10 and c.seed is not None
     assert c.test_name == "raftkv-unsafe-reads-register-partition+kill"
+
+
+def test_consistency_models_are_for_transactional_workloads_and_must_exist(monkeypatch):
+    from clusters.raftkv import RaftKV
+    with pytest.raises(UsageError, match="applies to transactional workloads"):
+        resolve(cfg(consistency_models=["serializable"]))
+    monkeypatch.setattr(RaftKV, "workloads", ("register", "list-append"))
+    with pytest.raises(UsageError, match="unknown --consistency-model 'serialisable'"):
+        resolve(cfg(workload="list-append", consistency_models=["serialisable"]))
+    plan = resolve(cfg(workload="list-append", consistency_models=["serializable"]))
+    from harness.runner import check
+    results, _ = check(plan.workload, [], cfg(consistency_models=["serializable"]))
+    assert "elle-list-append" in results
