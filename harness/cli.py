@@ -416,12 +416,16 @@ def image_dockerfile():
 
 @cli.command("clean")
 @click.option("--run", "run_id", help="Only this run's containers and network.")
-def clean_cmd(run_id):
-    """Remove the containers and networks the harness created (by label), nothing else."""
+@click.option("--all", "include_live", is_flag=True,
+              help="Also runs whose controller is still going (they will fail).")
+def clean_cmd(run_id, include_live):
+    """Remove the containers and networks of harness runs that are no longer alive (by
+    label; a run whose controller process still runs is left alone unless --all)."""
     from .control.docker import RUN, connect, remove_by_label
 
     client = connect()
-    containers, networks = remove_by_label(client, {RUN: run_id} if run_id else {})
+    containers, networks = remove_by_label(client, {RUN: run_id} if run_id else {},
+                                           include_live=include_live)
     click.echo(f"removed {containers} container(s) and {networks} network(s)")
 
 

@@ -22,6 +22,7 @@ import ipaddress
 import logging
 import os
 import shlex
+import socket
 import tarfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 MANAGED = "harness.managed"
 RUN = "harness.run"
 NODE = "harness.node"
+OWNER = "harness.owner"       # host/boot id/pid/start time of the controller that owns a run
 SUBNET_POOL = ipaddress.ip_network("10.213.0.0/16")
 API_TIMEOUT_S = 60
 SUBNET_LOCK = "/tmp/harness-docker-subnets.lock"
@@ -155,7 +157,8 @@ class DockerCluster:
         self.run_id = run_id
         self.image = image
         self.node_names = node_names(node_count)
-        self.labels = {MANAGED: "true", RUN: run_id, **(extra_labels or {})}
+        self.labels = {MANAGED: "true", RUN: run_id, OWNER: owner_label(),
+                       **(extra_labels or {})}
         self.network = None
         self.containers: dict[str, object] = {}
 
@@ -254,20 +257,68 @@ class DockerCluster:
         remove_by_label(self.client, {RUN: self.run_id})
 
 
+def owner_label() -> str:
+    """Who owns what this process creates: host, boot, pid and the pid's start time (so a
+    recycled pid is not mistaken for the owner)."""
+    return f"{socket.gethostname()}/{_boot_id()}/{os.getpid()}/{_start_time(os.getpid())}"
+
+
+def _boot_id() -> str:
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f.read().strip()
+    except OSError:
+        return "unknown-boot"
+
+
+def _start_time(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def owner_alive(owner: str | None) -> bool:
+    """Is the controller that created an object still running? Unknown owners (another
+    host, no label) count as alive: the harness removes only what it knows is abandoned."""
+    if not owner:
+        return True
+    try:
+        host, boot, pid, start = owner.rsplit("/", 3)
+    except ValueError:
+        return True
+    if host != socket.gethostname():
+        return True                # another controller's machine: cannot tell, leave it
+    if boot != _boot_id():
+        return False               # this machine rebooted since: the owner is gone
+    return pid.isdigit() and _start_time(int(pid)) == start
+
+
 def _first_line(e: Exception) -> str:
     text = str(e).strip()
     return (text.splitlines()[0][:160] if text else type(e).__name__)
 
 
-def remove_by_label(client, labels: dict[str, str]) -> tuple[int, int]:
+def remove_by_label(client, labels: dict[str, str], include_live: bool = True
+                    ) -> tuple[int, int]:
     """Remove the containers, then networks, carrying all of `labels` (and managed=true).
 
+    With include_live=False, only runs whose controller is gone (see `owner_alive`) are
+    touched, so `harness clean` never pulls a cluster from under a run still going.
     Returns (containers removed, networks removed). Never touches anything unlabelled.
     """
     # Both labels: harness.run is set only on objects a run created, never inherited
     # from an image, so a container someone else made from our image is never matched.
     filters = [f"{MANAGED}=true", RUN] + [f"{k}={v}" for k, v in labels.items() if k != MANAGED]
     containers = client.containers.list(all=True, filters={"label": filters})
+    networks = client.networks.list(filters={"label": filters})
+    if not include_live:
+        labels_of = [c.labels for c in containers] + [n.attrs.get("Labels") or {}
+                                                      for n in networks]
+        live = {labels.get(RUN) for labels in labels_of if owner_alive(labels.get(OWNER))}
+        containers = [c for c in containers if c.labels.get(RUN) not in live]
+        networks = [n for n in networks if (n.attrs.get("Labels") or {}).get(RUN) not in live]
 
     def remove(container):
         try:
@@ -280,7 +331,7 @@ def remove_by_label(client, labels: dict[str, str]) -> tuple[int, int]:
     with ThreadPoolExecutor(max_workers=8) as pool:
         removed_containers = sum(pool.map(remove, containers))
     removed_networks = 0
-    for net in client.networks.list(filters={"label": filters}):
+    for net in networks:
         try:
             net.remove()
             removed_networks += 1

@@ -116,3 +116,21 @@ def test_nodes_cannot_open_connections_to_the_host_but_the_controller_reaches_th
     finally:
         cluster_owner.destroy()
         listener.close()
+
+
+def test_clean_beside_two_live_runs_leaves_them_alone(docker_client, tmp_path):
+    procs = [subprocess.Popen([sys.executable, "-m", "harness.cli", "test", "--system", "raftkv",
+                               "--nodes", "3", "--time-limit", "12",
+                               "--store", str(tmp_path / f"store{i}")],
+                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(2)]
+    import time
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and not all(
+            os.path.exists(tmp_path / f"store{i}" / "latest" / "history.jsonl") for i in range(2)):
+        time.sleep(0.2)
+    clean = harness("clean")
+    assert clean.returncode == 0 and clean.stdout.startswith("removed 0 container(s)")
+    for proc in procs:
+        out, err = proc.communicate(timeout=200)
+        assert proc.returncode == 0, out + err
