@@ -61,6 +61,7 @@ class HistoryWriter:
         self._fsync_every = fsync_every
         self._recent: deque = deque(maxlen=keep_recent)
         self.bytes_written = 0
+        self.completions = {OK: 0, FAIL: 0, INFO: 0}     # client completions by type
         self.failure: Exception | None = None
 
     @property
@@ -87,6 +88,8 @@ class HistoryWriter:
             self._next_index += 1
             self.bytes_written += len(line)
             self._recent.append(ordered)
+            if ordered.get("type") in self.completions and ordered.get("process") != NEMESIS:
+                self.completions[ordered["type"]] += 1
             return ordered
 
     def _write_error(self, e: OSError) -> Exception:

@@ -304,6 +304,40 @@ def _print(message: str, err: bool = False) -> None:
     print(message, file=sys.stderr if err else sys.stdout)
 
 
+class Progress(threading.Thread):
+    """A live status line on a terminal (never when output is not a TTY or under CI):
+    elapsed / limit, completions by type, the ok rate, and the faults in force."""
+
+    def __init__(self, run: "Run", every_s: float = 1.0):
+        super().__init__(name="progress", daemon=True)
+        self.run_state = run
+        self.every_s = every_s
+        self.done = threading.Event()
+        self.enabled = sys.stdout.isatty() and not os.environ.get("CI")
+
+    def run(self) -> None:
+        last_ok, last_t = 0, time.monotonic()
+        while not self.done.wait(self.every_s):
+            state = self.run_state
+            counts = state.history.completions
+            now = time.monotonic()
+            rate = (counts["ok"] - last_ok) / max(now - last_t, 1e-6)
+            last_ok, last_t = counts["ok"], now
+            faults = ",".join(state.dispatcher.active) if state.dispatcher else ""
+            line = (f"  {state.clock() / SECOND:5.0f}s/{state.cfg.time_limit:g}s  "
+                    f"{counts['ok']} ok  {counts['fail']} fail  {counts['info']} info  "
+                    f"{rate:6.0f} ok/s  {('fault: ' + faults) if faults else 'no fault'}")
+            sys.stdout.write("\r" + line.ljust(100)[:100])
+            sys.stdout.flush()
+
+    def finish(self) -> None:
+        self.done.set()
+        if self.is_alive():
+            self.join(timeout=2)
+            sys.stdout.write("\r" + " " * 100 + "\r")
+            sys.stdout.flush()
+
+
 class Run:
     """One run's state while it executes: what `run_test` sets up and tears down."""
 
@@ -447,6 +481,10 @@ def _execute(run: Run, client, image_tag, run_id, rng, config
         run.monitor = ClusterMonitor(cluster.probe, run.stop, run.clock, health)
         run.monitor.start()
         resources.push("monitor", run.monitor.finish)
+        progress = Progress(run)
+        if progress.enabled:
+            progress.start()
+            resources.push("progress", progress.finish)
         config["cluster_ready_s"] = round(ready_s, 2)
         interpret(build_generator(cfg, plan.workload, run.history, run.clock, run.marks),
                   concurrency=cfg.concurrency, nodes=cluster.nodes,
@@ -489,6 +527,8 @@ def _conclude(run: Run, config: dict, run_dir: Path, failure: HarnessError | Non
         store.write_json(run_dir / "results.json", results)
         return RunOutcome(failure.exit_code, run_dir, results, str(failure))
 
+    echo(f"checking {len(ops)} events ({run.history.completions['ok']} ok, "
+         f"{run.history.completions['fail']} fail, {run.history.completions['info']} info)...")
     results, summaries = check(run.plan.workload, ops, cfg, run.marks.get("final_phase_start"))
     reasons = [] if run.dispatcher is None else run.dispatcher.never_took_effect()
     if reasons:
