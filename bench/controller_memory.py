@@ -54,26 +54,33 @@ def main() -> None:
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     samples = []
+    workload_started = None     # when the history file first appears: the workload began
     while proc.poll() is None:
         value = rss_mb(proc.pid)
+        now = time.monotonic() - started
         if value is not None:
-            samples.append((time.monotonic() - started, value))
+            samples.append((now, value))
+        if workload_started is None and any(
+                os.path.exists(os.path.join(store, d, "latest", "history.jsonl"))
+                and os.path.getsize(os.path.join(store, d, "latest", "history.jsonl")) > 0
+                for d in os.listdir(store) if d != "latest"):
+            workload_started = now
         time.sleep(1)
     out, err = proc.communicate()
     history = os.path.join(store, "latest", "history.jsonl")
     events = sum(1 for _ in open(history)) if os.path.exists(history) else 0
-    test = json.load(open(os.path.join(store, "latest", "test.json")))
-    ready = test.get("cluster_ready_s", 0) + 3
+    ready = workload_started or 0
     run_end = ready + args.time_limit
-    during = [(t, v) for t, v in samples if ready <= t <= run_end + 10]
+    during = [(t, v) for t, v in samples if ready <= t <= run_end]
     growth = [(t / 60, v) for t, v in samples if ready + 20 <= t <= run_end]
-    checking = [v for t, v in samples if t > run_end + 10]
+    checking = [v for t, v in samples if t > run_end]
     print(f"run: {args.time_limit:g}s of raftkv under {args.nemesis}, exit {proc.returncode}, "
           f"{events} history events ({os.path.getsize(history) / 2**20:.1f} MB on disk)")
-    print(f"controller peak RSS during the run: {max(v for _, v in during):.1f} MB")
-    print(f"controller RSS growth during the run: {slope(growth):.2f} MB per minute")
+    print(f"controller peak RSS during the workload: {max(v for _, v in during):.1f} MB")
+    print(f"controller RSS growth during the workload: {slope(growth):.2f} MB per minute")
     if checking:
-        print(f"controller peak RSS while checking (history read back): {max(checking):.1f} MB")
+        print(f"controller peak RSS after the workload (final phase, teardown, history read "
+              f"back and checked): {max(checking):.1f} MB")
     print(out.strip().splitlines()[-3] if out.strip() else err.strip()[-300:])
 
 
