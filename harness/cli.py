@@ -27,6 +27,7 @@ def _split_names(value: str | None) -> list[str]:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="harness", prog_name="harness")
 @click.option("-v", "--verbose", is_flag=True, help="Log progress to stderr.")
 @click.option("--debug", is_flag=True, help="Show the traceback of an internal error.")
 def cli(verbose: bool, debug: bool) -> None:
@@ -107,7 +108,9 @@ def _assignments(values, flag: str) -> dict[str, str]:
               help="Faults to inject, comma-separated (see `harness list nemesis`).")
 @click.option("--nodes", type=int, default=5, show_default=True,
               help="Cluster size (1 to 15).")
-@click.option("--concurrency", type=int, help="Client threads  [default: 2 x nodes]")
+@click.option("--concurrency", metavar="N|Kn",
+              help="Client threads: a number, or Kn for K per node (Jepsen's `2n`)  "
+                   "[default: 2n]")
 @click.option("--time-limit", type=float, default=60.0, show_default=True,
               help="Seconds of the main phase.")
 @click.option("--rate", type=float, default=0.0, show_default=True,
@@ -147,6 +150,7 @@ def test_cmd(system, workload, nemesis, nodes, concurrency, time_limit, rate, ne
     from .runner import TestConfig, run_test
 
     nemeses = _split_names(nemesis)
+    concurrency = _concurrency(concurrency, nodes)
     per_nemesis = parse_assignments(list(nemesis_opts), "--nemesis-opt")
     cfg = TestConfig(system=system, workload=workload, nemeses=nemeses,
                      nodes=nodes, concurrency=concurrency, time_limit=time_limit, rate=rate,
@@ -165,6 +169,19 @@ def test_cmd(system, workload, nemesis, nodes, concurrency, time_limit, rate, ne
             click.echo(f"report: {report}")
         click.echo(f"history: {outcome.run_dir / 'history.jsonl'}")
     sys.exit(outcome.exit_code)
+
+
+def _concurrency(text: str | None, nodes: int) -> int | None:
+    """`10` -> 10; `2n` -> 2 x nodes (Jepsen's notation)."""
+    if text is None:
+        return None
+    raw = text.strip().lower()
+    try:
+        if raw.endswith("n"):
+            return int(raw[:-1] or "1") * nodes
+        return int(raw)
+    except ValueError:
+        raise UsageError(f"--concurrency {text!r}: expected a number or Kn (e.g. 2n)") from None
 
 
 def _apply_plugin_flags(cfg, given: dict) -> None:

@@ -168,3 +168,15 @@ def test_init_sets_the_models_initial_state(tmp_path):
     assert harness("check", path, "--init", "0").returncode == 0
     bad = harness("check", path, "--init", "{nope")
     assert bad.returncode == 4 and "--init" in bad.stderr
+
+
+def test_concurrency_accepts_jepsens_per_node_notation():
+    from harness.cli import _concurrency
+    assert _concurrency("2n", 5) == 10 and _concurrency("n", 3) == 3 and _concurrency("7", 5) == 7
+    res = harness("test", "--system", "raftkv", "--concurrency", "3x")
+    assert res.returncode == 4 and "expected a number or Kn" in res.stderr
+
+
+def test_version():
+    res = harness("--version")
+    assert res.returncode == 0 and res.stdout.startswith("harness, version ")
