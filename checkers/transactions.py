@@ -95,8 +95,13 @@ def add_process_edges(graph: Graph, txns: list[Txn]) -> None:
 
 
 def add_realtime_edges(graph: Graph, txns: list[Txn]) -> None:
-    """T1 -> T2 when T1 completed before T2 was invoked (transitively reduced: each T2
-    links only from the transactions completed since its predecessors completed)."""
+    """T1 -> T2 when T1 completed (ok) before T2 was invoked, transitively reduced: each T2
+    links only from the transactions completed since its predecessors completed.
+
+    T2 may be indeterminate (info, or never completed): if it took effect at all, it did so
+    after its invocation, so everything completed before that precedes it (Elle links
+    crashed operations the same way). Nothing follows an indeterminate transaction in real
+    time: it may have taken effect arbitrarily late."""
     events = []
     for t in txns:
         if t.type == "fail" or t.invoke_index is None:
@@ -109,7 +114,11 @@ def add_realtime_edges(graph: Graph, txns: list[Txn]) -> None:
     preds: dict[int, frozenset] = {}
     for index, kind, t in events:
         if kind == 0:
-            preds[t.id] = frozenset(frontier)
+            if t.type == "ok":
+                preds[t.id] = frozenset(frontier)
+            else:
+                for p in frontier:
+                    graph.add(p.id, t.id, "realtime")
         else:
             before = preds.get(t.id, frozenset())
             for p in before:
