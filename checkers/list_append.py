@@ -29,7 +29,8 @@ from . import UNKNOWN, gc_paused
 from .consistency import anomalies_to_check, canonical_model
 from .dependency_graph import Graph
 from .isolation import MAX_EXAMPLES, finish
-from .transactions import Txn, transactions
+from .transactions import (COMMON_OPTIONS, Txn, no_client_ops, time_limit, transactions,
+                           txn_summary, validate_txn_ops)
 
 
 class DuplicateAppends(ValueError):
@@ -93,6 +94,7 @@ def build(txns: list[Txn]):
                     {"key": k, "values": [values, order], "op": t.id})
 
     _internal_and_future(txns, anomalies)
+    _torn_appends(longest, writer, writer_appends, anomalies)
 
     graph = Graph()
     for t in txns:
@@ -143,6 +145,10 @@ def build(txns: list[Txn]):
                 if (k, v) in failed_writer:
                     anomalies["G1a"].append({"op": t.id, "mop": mop,
                                              "writer": failed_writer[(k, v)], "element": v})
+                elif (k, v) not in writer:
+                    anomalies["garbage-read"].append(
+                        {"op": t.id, "mop": mop, "element": v,
+                         "message": f"read {k} = {values!r}: no transaction appended {v!r}"})
         # rw: to the writer of the next version (or of every unread append).
         order = longest.get(k, [])
         if order[:len(values)] == values:
@@ -162,6 +168,27 @@ def build(txns: list[Txn]):
             anomalies["lost-update"].append({"key": k, "value": [v for v in version],
                                              "txns": sorted(tids)})
     return graph, anomalies
+
+
+def _torn_appends(longest, writer, writer_appends, anomalies) -> None:
+    """One transaction's appends to a key take effect together and in their order: the
+    ones a read shows must be its first appends, in the order it made them (reading 2
+    before 1, or 2 without 1, after a transaction appended 1 then 2 is impossible under
+    any model that has transactions). Contiguity needs no check here: another writer's
+    element between them is a ww cycle (G0)."""
+    for k, order in longest.items():
+        by_writer: dict = defaultdict(list)
+        for v in order:
+            w = writer.get((k, v))
+            if w is not None:
+                by_writer[w].append(v)
+        for w, seen in by_writer.items():
+            appended = writer_appends.get((w, k), [])
+            if len(appended) > 1 and seen != appended[:len(seen)]:
+                anomalies["incompatible-order"].append(
+                    {"key": k, "values": [seen, appended], "txns": [w],
+                     "message": f"T{w} appended {appended!r} to {k} in that order, but reads "
+                                f"show {seen!r}"})
 
 
 def _h(v):
@@ -207,12 +234,33 @@ def _internal_and_future(txns: list[Txn], anomalies) -> None:
             expected[k] = (True, values, mop[2])
 
 
+def _check_mop(mop, completed_ok) -> str | None:
+    f = mop[0]
+    if _is_read(mop):
+        if completed_ok and mop[2] is not None and not isinstance(mop[2], (list, tuple)):
+            return "a read's value must be a list (or null)"
+        if completed_ok and mop[2] is not None and not all(
+                isinstance(x, (int, str, float, bool)) or x is None for x in mop[2]):
+            return "list elements must be numbers or strings"
+        return None
+    if _is_append(mop):
+        if isinstance(mop[2], (list, dict)):
+            return "an appended value must be a number or a string"
+        return None
+    return f"unknown micro-op {f!r} (list-append knows r and append)"
+
+
 def _check(history: list[dict], consistency_models=("strict-serializable",), anomalies=(),
           time_limit_s: float = 60.0) -> dict:
-    """Check a list-append history. Pure. See the module docstring for the semantics."""
+    """Check a list-append history. Pure. See the module docstring for the semantics.
+
+    Raises MalformedOp for a transaction this analysis cannot read; a history without
+    client transactions is unknown ("no client operations")."""
     started = time.monotonic()
     models = [canonical_model(m) for m in (consistency_models or ())]
     wanted = anomalies_to_check(models, anomalies)
+    if not validate_txn_ops(history, _check_mop):
+        return no_client_ops(time.monotonic() - started)
     txns = transactions(history)
     try:
         graph, found = build(txns)
@@ -231,7 +279,11 @@ def check(history: list[dict], consistency_models=("strict-serializable",), anom
 
 class ListAppendChecker:
     name = "elle-list-append"
+    options = COMMON_OPTIONS
 
     def check(self, history, options):
         return check(history, options.get("consistency_models") or ("strict-serializable",),
-                     options.get("anomalies", ()), options.get("time_limit_s", 60.0))
+                     options.get("anomalies") or (), time_limit(options))
+
+    def summary(self, result) -> str:
+        return txn_summary(result)

@@ -11,8 +11,86 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harness.history import NEMESIS
+from harness.options import Option
 
+from . import MalformedOp
 from .dependency_graph import Graph
+
+NO_CLIENT_OPS = "no client operations"
+
+
+def _models():
+    from .consistency import ALIASES, MODELS
+    return tuple(MODELS) + tuple(ALIASES)
+
+
+# Options every transactional checker reads from the options dict (keyword = the name
+# with underscores; "time-limit" is read as time_limit_s, the CLI's --time-limit).
+COMMON_OPTIONS = (
+    Option("consistency-models", "list", ["strict-serializable"],
+           "models to check (repeatable --consistency-model); each holds or not on its own, "
+           "whatever else is asked", choices=_models()),
+    Option("anomalies", "list", [], "also look for these anomaly classes (e.g. G2, G1c)"),
+    Option("time-limit", "float", 60.0, "seconds for the whole analysis; past it the verdict "
+           "is unknown with the reason", minimum=0),
+)
+
+
+def time_limit(options: dict) -> float:
+    for key in ("time_limit_s", "time_limit"):
+        if options.get(key) is not None:
+            return float(options[key])
+    return 60.0
+
+
+def validate_txn_ops(history: list[dict], check_mop) -> int:
+    """Raise MalformedOp for a transaction op this checker cannot read; return the number
+    of client transaction ops. `check_mop(mop, completed_ok)` returns what is wrong with one
+    micro-op, or None."""
+    count = 0
+    for op in history:
+        if op.get("process") == NEMESIS or op.get("f", "txn") not in ("txn", None):
+            continue
+        count += 1
+        value = op.get("value")
+        if value is None and op.get("type") != "ok":
+            continue
+        if not isinstance(value, (list, tuple)):
+            raise MalformedOp(op, f"a transaction's value must be a list of micro-ops, "
+                                  f"not {value!r}")
+        ok = op.get("type") == "ok"
+        for mop in value:
+            if not isinstance(mop, (list, tuple)) or len(mop) != 3:
+                raise MalformedOp(op, f"micro-op {mop!r} is not [f, key, value]")
+            what = check_mop(mop, ok)
+            if what:
+                raise MalformedOp(op, f"micro-op {list(mop)!r}: {what}")
+    return count
+
+
+def txn_summary(result: dict) -> str:
+    """One line for an Elle-style result, without the verdict word."""
+    if result.get("reason") and not result.get("txns"):
+        return str(result["reason"])
+    parts = [f"{result.get('txns', 0)} txns, {result.get('elapsed_s', 0):.2f}s"]
+    bad = [t for t in result.get("anomaly-types", []) if t != "empty-transaction-graph"]
+    if bad:
+        parts.append("anomalies: " + ", ".join(bad))
+    holds = result.get("model-holds") or {}
+    broken = [m for m, ok in holds.items() if not ok]
+    if broken:
+        parts.append("not " + ", ".join(broken))
+    elif holds:
+        parts.append("consistent with " + ", ".join(holds))
+    if result.get("unknown_reason"):
+        parts.append(str(result["unknown_reason"]))
+    return "; ".join(parts)
+
+
+def no_client_ops(started_elapsed: float = 0.0) -> dict:
+    return {"valid": "unknown", "reason": NO_CLIENT_OPS, "unknown_reason": NO_CLIENT_OPS,
+            "anomaly-types": [], "anomalies": {}, "not": [], "txns": 0,
+            "elapsed_s": round(started_elapsed, 4)}
 
 
 @dataclass(eq=False)
