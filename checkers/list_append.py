@@ -134,7 +134,9 @@ def build(txns: list[Txn]):
     for t, mop, k, values in reads:
         # wr: the writer of the last element read.
         if values:
-            last = values[-1]
+            # The last element with a writer: a garbage element (reported below) after
+            # it does not hide that the reader saw that writer's append.
+            last = next((v for v in reversed(values) if (k, v) in writer), values[-1])
             w = writer.get((k, last))
             if w is not None:
                 graph.add(w, t.id, "wr", (k, values))
