@@ -25,11 +25,11 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 
-from . import UNKNOWN, gc_paused
+from . import UNKNOWN, MalformedOp, gc_paused
 from .consistency import anomalies_to_check, canonical_model
 from .dependency_graph import Graph
 from .isolation import MAX_EXAMPLES, finish
-from .transactions import (COMMON_OPTIONS, Txn, no_client_ops, time_limit, transactions,
+from .transactions import (COMMON_OPTIONS, LISTS, SCALARS, Txn, no_client_ops, time_limit, transactions,
                            txn_summary, validate_txn_ops)
 
 
@@ -83,15 +83,32 @@ def build(txns: list[Txn]):
                 reads.append((t, mop, mop[1], values))
 
     longest: dict = {}
+    longest_read: dict = {}
     for t, mop, k, values in reads:
         if len(values) > len(longest.get(k, ())):
             longest[k] = values
+            longest_read[k] = (t, mop)
+    # Garbage reads: every read is a prefix of the longest one of its key (or reported as
+    # incompatible just below), so looking at the longest reads, and at the incompatible
+    # ones, finds every element nobody appended, at a cost linear in the elements.
+    suspects = [(t, mop, k, order) for k, order in longest.items()
+                for t, mop in (longest_read[k],)]
     for t, mop, k, values in reads:
         order = longest.get(k, [])
         if order[:len(values)] != values:
+            suspects.append((t, mop, k, values))
             if len(anomalies["incompatible-order"]) < MAX_EXAMPLES:
                 anomalies["incompatible-order"].append(
                     {"key": k, "values": [values, order], "op": t.id})
+    reported = set()
+    for t, mop, k, values in suspects:
+        for v in values:
+            if (k, v) not in writer and (k, v) not in failed_writer \
+                    and (t.id, k, _h(v)) not in reported:
+                reported.add((t.id, k, _h(v)))
+                anomalies["garbage-read"].append(
+                    {"op": t.id, "mop": mop, "element": v,
+                     "message": f"read {k} = {values!r}: no transaction appended {v!r}"})
 
     _internal_and_future(txns, anomalies)
     _torn_appends(longest, writer, writer_appends, anomalies)
@@ -136,21 +153,21 @@ def build(txns: list[Txn]):
         if values:
             # The last element with a writer: a garbage element (reported below) after
             # it does not hide that the reader saw that writer's append.
-            last = next((v for v in reversed(values) if (k, v) in writer), values[-1])
+            last = values[-1]
             w = writer.get((k, last))
+            if w is None:
+                last = next((v for v in reversed(values) if (k, v) in writer), last)
+                w = writer.get((k, last))
             if w is not None:
                 graph.add(w, t.id, "wr", (k, values))
                 appended = writer_appends.get((w, k), [])
                 if appended and appended[-1] != last and w != t.id:
                     anomalies["G1b"].append({"op": t.id, "mop": mop, "writer": w, "element": last})
-            for v in values:
-                if (k, v) in failed_writer:
-                    anomalies["G1a"].append({"op": t.id, "mop": mop,
-                                             "writer": failed_writer[(k, v)], "element": v})
-                elif (k, v) not in writer:
-                    anomalies["garbage-read"].append(
-                        {"op": t.id, "mop": mop, "element": v,
-                         "message": f"read {k} = {values!r}: no transaction appended {v!r}"})
+            if failed_writer:
+                for v in values:
+                    if (k, v) in failed_writer:
+                        anomalies["G1a"].append({"op": t.id, "mop": mop, "element": v,
+                                                 "writer": failed_writer[(k, v)]})
         # rw: to the writer of the next version (or of every unread append).
         order = longest.get(k, [])
         if order[:len(values)] == values:
@@ -236,20 +253,19 @@ def _internal_and_future(txns: list[Txn], anomalies) -> None:
             expected[k] = (True, values, mop[2])
 
 
-def _check_mop(mop, completed_ok) -> str | None:
-    f = mop[0]
-    if _is_read(mop):
-        if completed_ok and mop[2] is not None and not isinstance(mop[2], (list, tuple)):
-            return "a read's value must be a list (or null)"
-        if completed_ok and mop[2] is not None and not all(
-                isinstance(x, (int, str, float, bool)) or x is None for x in mop[2]):
-            return "list elements must be numbers or strings"
-        return None
-    if _is_append(mop):
-        if isinstance(mop[2], (list, dict)):
-            return "an appended value must be a number or a string"
-        return None
-    return f"unknown micro-op {f!r} (list-append knows r and append)"
+_READS = frozenset(("r", "read"))
+_APPENDS = frozenset(("append", "a"))
+
+
+def _unhashable_element(history):
+    """The op whose read holds a list or map as an element (found after a TypeError)."""
+    for op in history:
+        if op.get("type") == "ok" and isinstance(op.get("value"), (list, tuple)):
+            for mop in op["value"]:
+                if mop[0] in _READS and any(isinstance(x, (list, dict))
+                                             for x in (mop[2] or ())):
+                    return op, mop
+    return None, None
 
 
 def _check(history: list[dict], consistency_models=("strict-serializable",), anomalies=(),
@@ -261,11 +277,17 @@ def _check(history: list[dict], consistency_models=("strict-serializable",), ano
     started = time.monotonic()
     models = [canonical_model(m) for m in (consistency_models or ())]
     wanted = anomalies_to_check(models, anomalies)
-    if not validate_txn_ops(history, _check_mop):
+    if not validate_txn_ops(history, "list-append", _READS, _APPENDS, LISTS, SCALARS):
         return no_client_ops(time.monotonic() - started)
     txns = transactions(history)
     try:
         graph, found = build(txns)
+    except TypeError:
+        op, mop = _unhashable_element(history)
+        if op is None:
+            raise
+        raise MalformedOp(op, f"micro-op {list(mop)!r}: list elements must be numbers or "
+                              "strings") from None
     except DuplicateAppends as e:
         return {"valid": UNKNOWN, "error": str(e), "anomaly-types": ["duplicate-appends"],
                 "anomalies": {}, "not": [], "elapsed_s": round(time.monotonic() - started, 4)}

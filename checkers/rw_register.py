@@ -29,7 +29,7 @@ from . import UNKNOWN, gc_paused
 from .consistency import anomalies_to_check, canonical_model
 from .dependency_graph import Graph
 from .isolation import finish
-from .transactions import (COMMON_OPTIONS, Txn, no_client_ops, time_limit, transactions,
+from .transactions import (COMMON_OPTIONS, SCALARS, Txn, no_client_ops, time_limit, transactions,
                            txn_summary, validate_txn_ops)
 
 INIT = ("__initial__",)      # the initial (never written) version of every register
@@ -314,7 +314,8 @@ def _check(history: list[dict], consistency_models=("strict-serializable",), ano
     started = time.monotonic()
     models = [canonical_model(m) for m in (consistency_models or ())]
     wanted = anomalies_to_check(models, anomalies) | {"garbage-read"}
-    if not validate_txn_ops(history, _check_mop):
+    if not validate_txn_ops(history, "rw-register", frozenset(("r", "read")),
+                            frozenset(("w", "write")), SCALARS, SCALARS):
         return no_client_ops(time.monotonic() - started)
     txns = transactions(history)
     try:
@@ -336,14 +337,6 @@ def check(history: list[dict], consistency_models=("strict-serializable",), anom
     """See the module docstring for the semantics. Pure: reads the history only."""
     with gc_paused():
         return _check(history, consistency_models, anomalies, time_limit_s, **assumptions)
-
-def _check_mop(mop, completed_ok) -> str | None:
-    if mop[0] not in ("r", "read", "w", "write"):
-        return f"unknown micro-op {mop[0]!r} (rw-register knows r and w)"
-    if isinstance(mop[2], (list, dict)):
-        return "a register value must be a number, a string or null"
-    return None
-
 
 class RWRegisterChecker:
     name = "elle-rw-register"

@@ -43,10 +43,16 @@ def time_limit(options: dict) -> float:
     return 60.0
 
 
-def validate_txn_ops(history: list[dict], check_mop) -> int:
+SCALARS = frozenset((int, str, float, bool, type(None)))
+LISTS = frozenset((list, tuple, type(None)))
+
+
+def validate_txn_ops(history: list[dict], workload: str, read_fs, write_fs, read_types,
+                     write_types) -> int:
     """Raise MalformedOp for a transaction op this checker cannot read; return the number
-    of client transaction ops. `check_mop(mop, completed_ok)` returns what is wrong with one
-    micro-op, or None."""
+    of client transaction ops. A micro-op is [f, key, value] with f in read_fs (its value,
+    in an ok transaction, of a type in read_types) or in write_fs (value of a type in
+    write_types). One pass, inline checks: it runs on every micro-op of the history."""
     count = 0
     for op in history:
         if op.get("process") == NEMESIS or op.get("f", "txn") not in ("txn", None):
@@ -55,17 +61,30 @@ def validate_txn_ops(history: list[dict], check_mop) -> int:
         value = op.get("value")
         if value is None and op.get("type") != "ok":
             continue
-        if not isinstance(value, (list, tuple)):
+        if type(value) is not list and not isinstance(value, (list, tuple)):
             raise MalformedOp(op, f"a transaction's value must be a list of micro-ops, "
                                   f"not {value!r}")
         ok = op.get("type") == "ok"
         for mop in value:
-            if not isinstance(mop, (list, tuple)) or len(mop) != 3:
+            if (type(mop) is not list and not isinstance(mop, tuple)) or len(mop) != 3:
                 raise MalformedOp(op, f"micro-op {mop!r} is not [f, key, value]")
-            what = check_mop(mop, ok)
-            if what:
-                raise MalformedOp(op, f"micro-op {list(mop)!r}: {what}")
+            f = mop[0]
+            if f in read_fs:
+                if ok and type(mop[2]) not in read_types:
+                    raise MalformedOp(op, f"micro-op {list(mop)!r}: a {workload} read's value "
+                                          f"must be {_kinds(read_types)}")
+            elif f in write_fs:
+                if type(mop[2]) not in write_types:
+                    raise MalformedOp(op, f"micro-op {list(mop)!r}: a {workload} write's "
+                                          f"value must be {_kinds(write_types)}")
+            else:
+                raise MalformedOp(op, f"micro-op {list(mop)!r}: unknown f {f!r} ({workload} "
+                                      f"knows {', '.join(sorted(read_fs | write_fs))})")
     return count
+
+
+def _kinds(types) -> str:
+    return "a list or null" if list in types else "a number, a string or null"
 
 
 def txn_summary(result: dict) -> str:
