@@ -12,7 +12,10 @@ Cycles are searched per strongly connected component, for each anomaly class in 
 an automaton over edge types: G0 uses only ww; G1c ww and wr with at least one wr; G-single
 exactly one rw; G-nonadjacent two or more rw, no two adjacent (cyclically); G2-item any with
 two or more rw. The -process / -realtime variants must use at least one such edge. Each
-found cycle is then named by what it actually contains. Every search is a BFS from the far
+found cycle is then named by what it actually contains. A variant is left out only where
+an anomaly already reported covers it for every model that proscribes it (`_covered`), so
+each model's verdict is independent of which other models were asked. Every search is a
+BFS from the far
 end of one edge back to its start, so it is linear in the component per start edge, and the
 whole search has a deadline: when it passes, the component is reported, never a hang.
 """

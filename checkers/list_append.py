@@ -17,7 +17,14 @@ Non-cycle anomalies: G1a (aborted read), G1b (intermediate read), internal (a tr
 that does not see its own earlier reads and appends), future-read (a read that sees the
 transaction's own later append), dirty-update (a committed append on top of an aborted one),
 lost-update (two committed transactions read the same version and both append to it),
-duplicate-elements, incompatible-order. Then cycles (dependency_graph.search_cycles).
+duplicate-elements, incompatible-order (reads that are not prefixes of one another, or one
+transaction's appends seen out of order or without its earlier ones), garbage-read (an
+element nobody appended; Elle does not check it). Then cycles
+(dependency_graph.search_cycles).
+
+Unread appends are ordered after what was read and never among themselves, so their
+unknown order cannot raise an alarm; a history that violates a model in every order of
+them is, knowingly, not caught (tests/checkers/test_txn_oracle.py measures it).
 """
 
 from __future__ import annotations

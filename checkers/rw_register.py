@@ -15,7 +15,12 @@ edges. Otherwise ww and rw edges follow the transitive reduction of the version 
 
 Beyond Elle: a read of a value no transaction ever wrote is a garbage read. Elle's
 rw-register checker misses it (its own test marks this as a bug); here it is reported and
-violates every model.
+violates every model. A read of a value that its own transaction writes later, and no one
+else wrote, is a future-read.
+
+Cost: the transitive reduction of a key's version order is near-linear (`_reduction`), and
+building the graph is bounded by the time limit like the cycle search: past it the result
+is unknown with the reason, never a hang or gigabytes (bench/elle_rw_register.py).
 """
 
 from __future__ import annotations
