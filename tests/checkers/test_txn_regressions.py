@@ -104,6 +104,21 @@ def test_each_models_verdict_is_the_same_asked_alone_or_with_others():
     assert not disagreements, disagreements[:5]
 
 
+def test_rw_register_verdicts_are_the_same_asked_alone_or_with_others():
+    """400 random small rw-register histories from the oracle's faulty store."""
+    from tests.checkers.test_txn_oracle import generate
+    disagreements = []
+    for seed in range(400):
+        rng = random.Random(seed)
+        h = generate(rng, lists=False, n_txns=rng.randint(2, 6), final_read=rng.random() < 0.5)
+        together = rw_register.check(h, list(MODELS), wfr_keys=True)["model-holds"]
+        for m in MODELS:
+            alone = rw_register.check(h, [m], wfr_keys=True)["model-holds"][m]
+            if alone != together[m]:
+                disagreements.append((seed, m, alone, together[m]))
+    assert not disagreements, disagreements[:5]
+
+
 # ---- 10: rw-register versions of one key
 
 def rmw_chain(n):
