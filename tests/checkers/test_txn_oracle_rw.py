@@ -45,7 +45,7 @@ def checker(history, models):
 
 def rw_case(seed, options):
     rng = random.Random(seed)
-    return generate(rng, lists=False, n_txns=rng.randint(2, 5),
+    return generate(rng, lists=False, n_txns=rng.randint(2, 6),
                     processes=rng.randint(2, 3), **options)
 
 
