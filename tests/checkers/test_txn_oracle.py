@@ -192,7 +192,7 @@ def oracle(history, lists) -> dict:
 
 def generate(rng, *, lists, n_txns, keys=("x", "y"), processes=3, max_mops=3,
              p_info=0.1, p_fail=0.1, p_snapshot=0.25, p_stale=0.1, p_corrupt=0.1,
-             final_read=True, rmw=False, p_future=0.15):
+             final_read=True, rmw=False, p_future=0.15, p_late_crash=0.0):
     """A small history from a simulated store with faults (see the module docstring).
 
     rmw: every write is preceded by a read of its key in the same transaction (the class
@@ -295,6 +295,8 @@ def generate(rng, *, lists, n_txns, keys=("x", "y"), processes=3, max_mops=3,
                         "f": "txn", "value": value})
     if rng.random() < p_future:
         read_the_future(rng, history, lists)
+    if rng.random() < p_late_crash:
+        invoke_crashed_late(history)
     if final_read:
         mops = [["r", k, None] for k in keys]
         history.append({"index": len(history), "type": "invoke", "process": -1,
@@ -315,14 +317,42 @@ def read_the_future(rng, history, lists):
         op = rng.choice(oks)
         i = rng.choice([j for j, m in enumerate(op["value"]) if m[0] == "r"])
         k = op["value"][i][1]
-        later = [m[2] for o in history if o["type"] == "invoke" and o["index"] > op["index"]
+        outcome, open_ = {}, {}
+        for o in history:
+            if o["type"] == "invoke":
+                open_[o["process"]] = o["index"]
+            else:
+                outcome[open_.pop(o["process"])] = o["type"]
+        later = [(m[2], outcome.get(o["index"], "info")) for o in history
+                 if o["type"] == "invoke" and o["index"] > op["index"]
                  for m in o["value"] if m[0] != "r" and m[1] == k]
+        crashed = [v for v, t in later if t == "info"]
+        if crashed and rng.random() < 0.7:
+            v = rng.choice(crashed)
+        elif later:
+            v = rng.choice(later)[0]
         if later:
-            v = rng.choice(later)
             mops = [list(m) for m in op["value"]]
             mops[i][2] = list(mops[i][2] or []) + [v] if lists else v
             op["value"] = mops
             return
+
+
+def invoke_crashed_late(history):
+    """Move the invocations that never completed to the end: whatever they wrote was seen
+    by transactions that ended before they began (issue 9 item 7: only real-time edges into
+    indeterminate transactions catch it)."""
+    completed = set()
+    open_ = {}
+    for op in history:
+        if op["type"] == "invoke":
+            open_[op["process"]] = op
+        else:
+            completed.add(id(open_.pop(op["process"])))
+    late = [op for op in history if op["type"] == "invoke" and id(op) not in completed]
+    history[:] = [op for op in history if op["type"] != "invoke" or id(op) in completed] + late
+    for i, op in enumerate(history):
+        op["index"] = i
 
 
 def corrupt(rng, mops, lists):
@@ -438,7 +468,8 @@ LA_CLASSES = {
     # everything completed: the class where inference is complete (0 misses required).
     "full-reads": (range(0, 2000), {"final_read": True}),
     "partial-reads": (range(10_000, 10_700), {"final_read": False}),
-    "crashy": (range(20_000, 20_500), {"final_read": True, "p_info": 0.3, "p_fail": 0.2}),
+    "crashy": (range(20_000, 21_000), {"final_read": True, "p_info": 0.3, "p_fail": 0.2,
+                                       "p_late_crash": 0.5}),
 }
 
 

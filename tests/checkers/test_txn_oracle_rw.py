@@ -31,7 +31,8 @@ from tests.checkers.test_txn_oracle import MODELS, compare, generate, report
 
 RW_CLASSES = {
     "rmw": (range(30_000, 31_500), {"rmw": True, "p_info": 0.0, "final_read": True}),
-    "general": (range(40_000, 41_500), {"final_read": False, "p_info": 0.15}),
+    "general": (range(40_000, 41_500), {"final_read": False, "p_info": 0.15,
+                                        "p_late_crash": 0.3}),
 }
 
 
