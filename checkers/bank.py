@@ -41,6 +41,10 @@ def _validate(history: list[dict]) -> int:
             if op.get("type") == "ok" and not isinstance(value, dict):
                 raise MalformedOp(op, f"an ok read's value must be a map of balances, "
                                       f"not {value!r}")
+            if op.get("type") == "ok" and not all(
+                    v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+                    for v in value.values()):
+                raise MalformedOp(op, "balances must be numbers (or null)")
         else:
             raise MalformedOp(op, f"unknown f {f!r} (bank knows transfer and read)")
     return count

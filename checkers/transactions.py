@@ -66,6 +66,9 @@ def validate_txn_ops(history: list[dict], workload: str, read_fs, write_fs, read
         for mop in value:
             if (type(mop) is not list and not isinstance(mop, tuple)) or len(mop) != 3:
                 raise MalformedOp(op, f"micro-op {mop!r} is not [f, key, value]")
+            if type(mop[1]) not in SCALARS:
+                raise MalformedOp(op, f"micro-op {list(mop)!r}: a key must be a number or "
+                                      "a string")
             f = mop[0]
             if f in read_fs:
                 if ok and type(mop[2]) not in read_types:
