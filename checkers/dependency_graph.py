@@ -12,7 +12,10 @@ Cycles are searched per strongly connected component, for each anomaly class in 
 an automaton over edge types: G0 uses only ww; G1c ww and wr with at least one wr; G-single
 exactly one rw; G-nonadjacent two or more rw, no two adjacent (cyclically); G2-item any with
 two or more rw. The -process / -realtime variants must use at least one such edge. Each
-found cycle is then named by what it actually contains. Every search is a BFS from the far
+found cycle is then named by what it actually contains. A variant is left out only where
+an anomaly already reported covers it for every model that proscribes it (`_covered`), so
+each model's verdict is independent of which other models were asked. Every search is a
+BFS from the far
 end of one edge back to its start, so it is linear in the component per start edge, and the
 whole search has a deadline: when it passes, the component is reported, never a hang.
 """
@@ -237,15 +240,34 @@ def _bfs(out, component, allowed, spec, want_rw, start, first_to, first_kind):
     return None
 
 
-def _within_cyclic_data_component(steps, data_component, cycles) -> bool:
-    """True when the cycle's transactions were already cyclic on data edges alone and a
-    plain anomaly was reported there: session or real-time order adds nothing new."""
-    ids = {data_component.get(a) for a, _, _ in steps}
-    if len(ids) != 1 or None in ids:
+def _covered(name, steps, data_component, cycles, others) -> bool:
+    """True when the variant cycle `name` (e.g. G-single-item-realtime) is covered by an
+    anomaly already reported: a plain cycle in the same cyclic data component, or a
+    non-cycle anomaly (`others`: type -> transaction ids it names) on one of the cycle's
+    transactions, whose class every model that proscribes `name` proscribes as well. As
+    Elle does, the variant is then left out: session or real-time order adds nothing to
+    those models' verdicts.
+
+    The condition is per model, so each model's verdict is the same whatever other models
+    were asked: a G2-item (which strong snapshot isolation allows) never hides a
+    G-single-item-realtime (which it does not), and one variant never hides another."""
+    from .consistency import PROSCRIBED
+
+    models = [bad for bad in PROSCRIBED.values() if name in bad]
+
+    def implied(kind):
+        return all(kind in bad for bad in models)
+
+    vertices = {a for a, _, _ in steps}
+    if any(implied(kind) and vertices & ids for kind, ids in others.items()):
+        return True
+    comps = {data_component.get(a) for a in vertices}
+    if len(comps) != 1 or None in comps:
         return False
-    (cid,) = ids
-    return any(data_component.get(c["steps"][0][0]) == cid for c in cycles
-               if not c["type"].endswith(("-process", "-realtime")))
+    (cid,) = comps
+    return any(not c["type"].endswith(("-process", "-realtime"))
+               and data_component.get(c["steps"][0][0]) == cid and implied(c["type"])
+               for c in cycles)
 
 
 def cycle_specs(wanted: set[str]) -> list[CycleSpec]:
@@ -271,13 +293,20 @@ def cycle_specs(wanted: set[str]) -> list[CycleSpec]:
     return specs
 
 
-def search_cycles(graph: Graph, wanted: set[str], time_limit_s: float = 60.0) -> dict:
+def search_cycles(graph: Graph, wanted: set[str], time_limit_s: float = 60.0,
+                  others: dict | None = None) -> dict:
     """All cycle anomalies of the classes in `wanted`: {"cycles": [...], "unknown": [...]}.
 
+    `others`: the non-cycle anomalies already found, as type -> transaction ids they name
+    (see `_covered`).
+
     One cycle per (class, component). A search whose deadline passes leaves its component
-    in "unknown" (reported, never hung on).
+    in "unknown" (reported, never hung on). A -realtime cycle whose real-time steps are all
+    session steps as well (one process running sequentially) is named for the stronger,
+    real-time order and lists the -process class under "also"; verdicts count both.
     """
     deadline = time.monotonic() + time_limit_s
+    others = {k: set(v) for k, v in (others or {}).items() if k in wanted and v}
     specs = cycle_specs(wanted)
     cycles = []
     seen = set()
@@ -301,17 +330,25 @@ def search_cycles(graph: Graph, wanted: set[str], time_limit_s: float = 60.0) ->
                 continue
             if steps is None:
                 continue
-            if spec.special and _within_cyclic_data_component(steps, data_component, cycles):
-                continue   # a variant is reported only where the extra order is needed
             name = classify(steps)
             if name not in wanted:
                 continue
+            if spec.special and _covered(name, steps, data_component, cycles, others):
+                continue
+            if spec.special == "process" and any(
+                    name in c.get("also", ()) and c["steps"][0][0] in members for c in cycles):
+                continue   # already named, for the stronger order, as a -realtime cycle
             signature = (name, frozenset((a, b, k) for a, b, k in steps))
-            vertices = ("variant", frozenset((a, b) for a, b, _ in steps))
-            if signature in seen or (spec.special and vertices in seen):
+            if signature in seen:
                 continue
             seen.add(signature)
-            if spec.special:
-                seen.add(vertices)
-            cycles.append({"type": name, "steps": steps})
+            cycle = {"type": name, "steps": steps}
+            if spec.special == "realtime":
+                also = name.replace("-realtime", "-process")
+                if also in wanted and all("process" in graph.out[a][b]
+                                          for a, b, k in steps if k == "realtime"):
+                    # Every real-time step is also a session step: the same cycle is a
+                    # -process cycle too (what session models are judged by).
+                    cycle["also"] = [also]
+            cycles.append(cycle)
     return {"cycles": cycles, "unknown": unknown}

@@ -19,6 +19,19 @@ from .transactions import Txn, add_process_edges, add_realtime_edges, explain_cy
 MAX_EXAMPLES = 8
 
 
+def _txn_ids(examples) -> set:
+    """Transaction ids a non-cycle anomaly's examples name (op, writer, txns)."""
+    ids = set()
+    for e in examples:
+        if not isinstance(e, dict):
+            continue
+        for field in ("op", "writer"):
+            if isinstance(e.get(field), int):
+                ids.add(e[field])
+        ids.update(t for t in e.get("txns", ()) if isinstance(t, int))
+    return ids
+
+
 def finish(graph: Graph, found: dict, txns: list[Txn], models, wanted, time_limit_s, started):
     """Shared by list-append and rw-register: add session and real-time order, search
     cycles, explain, and decide validity."""
@@ -27,7 +40,8 @@ def finish(graph: Graph, found: dict, txns: list[Txn], models, wanted, time_limi
     if any(s.endswith("-realtime") for s in wanted):
         add_realtime_edges(graph, txns)
     edges = graph.edge_count()
-    cycles = search_cycles(graph, wanted, max(0.0, time_limit_s - (time.monotonic() - started)))
+    cycles = search_cycles(graph, wanted, max(0.0, time_limit_s - (time.monotonic() - started)),
+                           {k: _txn_ids(v) for k, v in found.items()})
     by_id = {t.id: t for t in txns}
     for c in cycles["cycles"]:
         steps = [(a, b, k, witness(k, graph.out[a][b].get(k), by_id.get(a), by_id.get(b)))
@@ -41,7 +55,8 @@ def finish(graph: Graph, found: dict, txns: list[Txn], models, wanted, time_limi
         found["empty-transaction-graph"] = [{"txns": len(txns)}]
     reported = {k: v for k, v in found.items() if v and (k in wanted)}
     types = sorted(reported)
-    bad = [t for t in types if t != "empty-transaction-graph"]
+    also = {a for c in cycles["cycles"] for a in c.get("also", ()) if a in wanted}
+    bad = sorted({t for t in types if t != "empty-transaction-graph"} | also)
     if bad:
         valid = False
     elif cycles["unknown"] or "empty-transaction-graph" in types:

@@ -17,7 +17,14 @@ Non-cycle anomalies: G1a (aborted read), G1b (intermediate read), internal (a tr
 that does not see its own earlier reads and appends), future-read (a read that sees the
 transaction's own later append), dirty-update (a committed append on top of an aborted one),
 lost-update (two committed transactions read the same version and both append to it),
-duplicate-elements, incompatible-order. Then cycles (dependency_graph.search_cycles).
+duplicate-elements, incompatible-order (reads that are not prefixes of one another, or one
+transaction's appends seen out of order or without its earlier ones), garbage-read (an
+element nobody appended; Elle does not check it). Then cycles
+(dependency_graph.search_cycles).
+
+Unread appends are ordered after what was read and never among themselves, so their
+unknown order cannot raise an alarm; a history that violates a model in every order of
+them is, knowingly, not caught (tests/checkers/test_txn_oracle.py measures it).
 """
 
 from __future__ import annotations
@@ -25,11 +32,12 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 
-from . import UNKNOWN, gc_paused
+from . import UNKNOWN, MalformedOp, gc_paused
 from .consistency import anomalies_to_check, canonical_model
 from .dependency_graph import Graph
 from .isolation import MAX_EXAMPLES, finish
-from .transactions import Txn, transactions
+from .transactions import (COMMON_OPTIONS, LISTS, SCALARS, Txn, no_client_ops, time_limit, transactions,
+                           txn_summary, validate_txn_ops)
 
 
 class DuplicateAppends(ValueError):
@@ -82,17 +90,35 @@ def build(txns: list[Txn]):
                 reads.append((t, mop, mop[1], values))
 
     longest: dict = {}
+    longest_read: dict = {}
     for t, mop, k, values in reads:
         if len(values) > len(longest.get(k, ())):
             longest[k] = values
+            longest_read[k] = (t, mop)
+    # Garbage reads: every read is a prefix of the longest one of its key (or reported as
+    # incompatible just below), so looking at the longest reads, and at the incompatible
+    # ones, finds every element nobody appended, at a cost linear in the elements.
+    suspects = [(t, mop, k, order) for k, order in longest.items()
+                for t, mop in (longest_read[k],)]
     for t, mop, k, values in reads:
         order = longest.get(k, [])
         if order[:len(values)] != values:
+            suspects.append((t, mop, k, values))
             if len(anomalies["incompatible-order"]) < MAX_EXAMPLES:
                 anomalies["incompatible-order"].append(
                     {"key": k, "values": [values, order], "op": t.id})
+    reported = set()
+    for t, mop, k, values in suspects:
+        for v in values:
+            if (k, v) not in writer and (k, v) not in failed_writer \
+                    and (t.id, k, _h(v)) not in reported:
+                reported.add((t.id, k, _h(v)))
+                anomalies["garbage-read"].append(
+                    {"op": t.id, "mop": mop, "element": v,
+                     "message": f"read {k} = {values!r}: no transaction appended {v!r}"})
 
     _internal_and_future(txns, anomalies)
+    _torn_appends(longest, writer, writer_appends, anomalies)
 
     graph = Graph()
     for t in txns:
@@ -132,17 +158,23 @@ def build(txns: list[Txn]):
     for t, mop, k, values in reads:
         # wr: the writer of the last element read.
         if values:
+            # The last element with a writer: a garbage element (reported below) after
+            # it does not hide that the reader saw that writer's append.
             last = values[-1]
             w = writer.get((k, last))
+            if w is None:
+                last = next((v for v in reversed(values) if (k, v) in writer), last)
+                w = writer.get((k, last))
             if w is not None:
                 graph.add(w, t.id, "wr", (k, values))
                 appended = writer_appends.get((w, k), [])
                 if appended and appended[-1] != last and w != t.id:
                     anomalies["G1b"].append({"op": t.id, "mop": mop, "writer": w, "element": last})
-            for v in values:
-                if (k, v) in failed_writer:
-                    anomalies["G1a"].append({"op": t.id, "mop": mop,
-                                             "writer": failed_writer[(k, v)], "element": v})
+            if failed_writer:
+                for v in values:
+                    if (k, v) in failed_writer:
+                        anomalies["G1a"].append({"op": t.id, "mop": mop, "element": v,
+                                                 "writer": failed_writer[(k, v)]})
         # rw: to the writer of the next version (or of every unread append).
         order = longest.get(k, [])
         if order[:len(values)] == values:
@@ -162,6 +194,27 @@ def build(txns: list[Txn]):
             anomalies["lost-update"].append({"key": k, "value": [v for v in version],
                                              "txns": sorted(tids)})
     return graph, anomalies
+
+
+def _torn_appends(longest, writer, writer_appends, anomalies) -> None:
+    """One transaction's appends to a key take effect together and in their order: the
+    ones a read shows must be its first appends, in the order it made them (reading 2
+    before 1, or 2 without 1, after a transaction appended 1 then 2 is impossible under
+    any model that has transactions). Contiguity needs no check here: another writer's
+    element between them is a ww cycle (G0)."""
+    for k, order in longest.items():
+        by_writer: dict = defaultdict(list)
+        for v in order:
+            w = writer.get((k, v))
+            if w is not None:
+                by_writer[w].append(v)
+        for w, seen in by_writer.items():
+            appended = writer_appends.get((w, k), [])
+            if len(appended) > 1 and seen != appended[:len(seen)]:
+                anomalies["incompatible-order"].append(
+                    {"key": k, "values": [seen, appended], "txns": [w],
+                     "message": f"T{w} appended {appended!r} to {k} in that order, but reads "
+                                f"show {seen!r}"})
 
 
 def _h(v):
@@ -207,15 +260,41 @@ def _internal_and_future(txns: list[Txn], anomalies) -> None:
             expected[k] = (True, values, mop[2])
 
 
+_READS = frozenset(("r", "read"))
+_APPENDS = frozenset(("append", "a"))
+
+
+def _unhashable_element(history):
+    """The op whose read holds a list or map as an element (found after a TypeError)."""
+    for op in history:
+        if op.get("type") == "ok" and isinstance(op.get("value"), (list, tuple)):
+            for mop in op["value"]:
+                if mop[0] in _READS and any(isinstance(x, (list, dict))
+                                             for x in (mop[2] or ())):
+                    return op, mop
+    return None, None
+
+
 def _check(history: list[dict], consistency_models=("strict-serializable",), anomalies=(),
           time_limit_s: float = 60.0) -> dict:
-    """Check a list-append history. Pure. See the module docstring for the semantics."""
+    """Check a list-append history. Pure. See the module docstring for the semantics.
+
+    Raises MalformedOp for a transaction this analysis cannot read; a history without
+    client transactions is unknown ("no client operations")."""
     started = time.monotonic()
     models = [canonical_model(m) for m in (consistency_models or ())]
     wanted = anomalies_to_check(models, anomalies)
+    if not validate_txn_ops(history, "list-append", _READS, _APPENDS, LISTS, SCALARS):
+        return no_client_ops(time.monotonic() - started)
     txns = transactions(history)
     try:
         graph, found = build(txns)
+    except TypeError:
+        op, mop = _unhashable_element(history)
+        if op is None:
+            raise
+        raise MalformedOp(op, f"micro-op {list(mop)!r}: list elements must be numbers or "
+                              "strings") from None
     except DuplicateAppends as e:
         return {"valid": UNKNOWN, "error": str(e), "anomaly-types": ["duplicate-appends"],
                 "anomalies": {}, "not": [], "elapsed_s": round(time.monotonic() - started, 4)}
@@ -231,7 +310,11 @@ def check(history: list[dict], consistency_models=("strict-serializable",), anom
 
 class ListAppendChecker:
     name = "elle-list-append"
+    options = COMMON_OPTIONS
 
     def check(self, history, options):
         return check(history, options.get("consistency_models") or ("strict-serializable",),
-                     options.get("anomalies", ()), options.get("time_limit_s", 60.0))
+                     options.get("anomalies") or (), time_limit(options))
+
+    def summary(self, result) -> str:
+        return txn_summary(result)

@@ -7,15 +7,27 @@ from __future__ import annotations
 
 from itertools import combinations
 
+from harness.history import NEMESIS
+
+from . import MalformedOp, UNKNOWN
+
 MAX_EXAMPLES = 8
 
 
 def check(history: list[dict]) -> dict:
+    """Pure. A history without client operations is unknown ("no client operations"); an
+    ok read or txn whose value is not a list of [f, key, value] micro-ops is malformed."""
     reads = []
+    if not any(op.get("process") != NEMESIS for op in history):
+        return {"valid": UNKNOWN, "reason": "no client operations", "reads": 0, "forks": [],
+                "anomaly-types": []}
     for op in history:
         if op.get("type") != "ok" or op.get("f") not in ("read", "txn"):
             continue
         mops = op.get("value") or []
+        if not isinstance(mops, (list, tuple)) or not all(
+                isinstance(m, (list, tuple)) and len(m) == 3 for m in mops):
+            raise MalformedOp(op, "a long-fork read's value must be a list of [f, key, value]")
         seen = {m[1]: m[2] for m in mops if m and m[0] in ("r", "read")}
         if seen:
             reads.append((op.get("index"), seen))
@@ -36,5 +48,12 @@ def check(history: list[dict]) -> dict:
 class LongForkChecker:
     name = "long-fork"
 
+    options = ()          # reads no options
+
     def check(self, history, options):
         return check(history)
+
+    def summary(self, result) -> str:
+        if result.get("reason"):
+            return result["reason"]
+        return f"{result['reads']} reads, {len(result['forks'])} long fork(s) shown"

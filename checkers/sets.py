@@ -14,7 +14,13 @@ after it was known, that missed it:
               (invalid only when linearizable is asked for);
   never-read  no read began after it was known (no verdict possible).
 Duplicates (an element twice in one read) are reported and invalid: Jepsen's own check
-uses sets and can never see them.
+uses sets and can never see them. When no element could be judged (every one never-read,
+or nothing added), set-full is unknown with that reason, as Jepsen's is: "valid" would
+claim something that was never verified.
+
+Both: a history without client operations is unknown ("no client operations"); an op
+whose f is neither add nor read, or an ok read whose value is not a list, is malformed
+(MalformedOp).
 """
 
 from __future__ import annotations
@@ -22,8 +28,26 @@ from __future__ import annotations
 from collections import Counter
 
 from harness.history import NEMESIS, pair_ops
+from harness.options import Option
+
+from . import MalformedOp, UNKNOWN
 
 MAX_EXAMPLES = 8
+NO_CLIENT_OPS = {"valid": UNKNOWN, "reason": "no client operations", "attempt-count": 0}
+
+
+def _validate(history: list[dict]) -> int:
+    count = 0
+    for op in history:
+        if op.get("process") == NEMESIS:
+            continue
+        count += 1
+        if op.get("f") not in ("add", "read"):
+            raise MalformedOp(op, f"unknown f {op.get('f')!r} (a set knows add and read)")
+        if op.get("f") == "read" and op.get("type") == "ok" and \
+                not isinstance(op.get("value"), (list, tuple, type(None))):
+            raise MalformedOp(op, f"an ok read's value must be a list, not {op.get('value')!r}")
+    return count
 
 
 def _h(v):
@@ -31,6 +55,8 @@ def _h(v):
 
 
 def check_set(history: list[dict]) -> dict:
+    if not _validate(history):
+        return dict(NO_CLIENT_OPS)
     attempted, acknowledged, unsure = set(), set(), set()
     for invoke, completion in pair_ops(history):
         if invoke["f"] != "add":
@@ -60,6 +86,8 @@ def check_set(history: list[dict]) -> dict:
 
 
 def check_set_full(history: list[dict], linearizable: bool = False) -> dict:
+    if not _validate(history):
+        return dict(NO_CLIENT_OPS)
     known_at: dict = {}           # element -> index at which it became known
     added: set = set()
     for invoke, completion in pair_ops(history):
@@ -103,13 +131,17 @@ def check_set_full(history: list[dict], linearizable: bool = False) -> dict:
             outcomes["stable"].append(v)
     unexpected = sorted({v for _, _, els in reads for v in els} - added, key=repr)
     bad = bool(outcomes["lost"]) or bool(duplicates) or (linearizable and bool(outcomes["stale"]))
-    result = {"valid": False if bad else ("unknown" if not reads else True),
+    judged = len(outcomes["stable"]) + len(outcomes["lost"]) + len(outcomes["stale"])
+    result = {"valid": False if bad else (UNKNOWN if not judged else True),
               "attempt-count": len(added), "read-count": len(reads),
               "duplicated-count": len(duplicates), "duplicated": duplicates[:MAX_EXAMPLES],
               "unexpected-count": len(unexpected), "unexpected": unexpected[:50]}
     for name, elements in outcomes.items():
         result[f"{name}-count"] = len(elements)
         result[name] = elements[:50]
+    if not bad and not judged:
+        result["reason"] = ("no ok read" if not reads else
+                            "nothing verified: no read began after any element was known")
     result["anomaly-types"] = sorted(
         [n for n in ("lost",) if outcomes[n]] + (["duplicated"] if duplicates else [])
         + (["stale"] if linearizable and outcomes["stale"] else []))
@@ -118,13 +150,35 @@ def check_set_full(history: list[dict], linearizable: bool = False) -> dict:
 
 class SetChecker:
     name = "set"
+    options = ()          # reads no options
 
     def check(self, history, options):
         return check_set(history)
 
+    def summary(self, result) -> str:
+        if result.get("reason"):
+            return result["reason"]
+        return (f"{result['attempt-count']} attempted, {result['acknowledged-count']} "
+                f"acknowledged; lost {result['lost-count']}, unexpected "
+                f"{result['unexpected-count']}, recovered {result['recovered-count']}")
+
 
 class SetFullChecker:
     name = "set-full"
+    options = (Option("linearizable", "bool", False,
+                      "stale reads (an element missing after it was known) are errors"),)
 
     def check(self, history, options):
         return check_set_full(history, options.get("linearizable", False))
+
+    def summary(self, result) -> str:
+        if result.get("reason") and not result.get("read-count"):
+            return result["reason"]
+        text = (f"{result['attempt-count']} attempted, {result['read-count']} reads; stable "
+                f"{result['stable-count']}, lost {result['lost-count']}, stale "
+                f"{result['stale-count']}, never read {result['never-read-count']}")
+        if result.get("duplicated-count"):
+            text += f", duplicated {result['duplicated-count']}"
+        if result.get("reason"):
+            text += f"; {result['reason']}"
+        return text

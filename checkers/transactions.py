@@ -8,11 +8,130 @@ histories do); such transactions have no invocation and take no part in real-tim
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 from harness.history import NEMESIS
+from harness.options import Option
 
+from . import MalformedOp
 from .dependency_graph import Graph
+
+NO_CLIENT_OPS = "no client operations"
+
+
+def _models():
+    from .consistency import ALIASES, MODELS
+    return tuple(MODELS) + tuple(ALIASES)
+
+
+# Options every transactional checker reads from the options dict (keyword = the name
+# with underscores; "time-limit" is read as time_limit_s, the CLI's --time-limit).
+COMMON_OPTIONS = (
+    Option("consistency-models", "list", ["strict-serializable"],
+           "models to check (repeatable --consistency-model); each holds or not on its own, "
+           "whatever else is asked", choices=_models()),
+    Option("anomalies", "list", [], "also look for these anomaly classes (e.g. G2, G1c)"),
+    Option("time-limit", "float", 60.0, "seconds for the whole analysis; past it the verdict "
+           "is unknown with the reason", minimum=0),
+)
+
+
+def time_limit(options: dict) -> float:
+    for key in ("time_limit_s", "time_limit"):
+        if options.get(key) is not None:
+            return float(options[key])
+    return 60.0
+
+
+SCALARS = frozenset((int, str, float, bool, type(None)))
+LISTS = frozenset((list, tuple, type(None)))
+
+
+def validate_txn_ops(history: list[dict], workload: str, read_fs, write_fs, read_types,
+                     write_types) -> int:
+    """Raise MalformedOp for a transaction op this checker cannot read; return the number
+    of client transaction ops. A micro-op is [f, key, value] with f in read_fs (its value,
+    in an ok transaction, of a type in read_types) or in write_fs (value of a type in
+    write_types). An invocation's value is checked only where it is used (its completion
+    is not ok and carries no value, or there is none): half the work on large histories,
+    where this pass runs on every micro-op."""
+    count = 0
+    open_: dict = {}
+
+    def check(op, value, ok):
+        if type(value) is not list and not isinstance(value, (list, tuple)):
+            raise MalformedOp(op, f"a transaction's value must be a list of micro-ops, "
+                                  f"not {value!r}")
+        for mop in value:
+            if (type(mop) is not list and not isinstance(mop, tuple)) or len(mop) != 3:
+                raise MalformedOp(op, f"micro-op {mop!r} is not [f, key, value]")
+            if type(mop[1]) not in SCALARS:
+                raise MalformedOp(op, f"micro-op {list(mop)!r}: a key must be a number or "
+                                      "a string")
+            f = mop[0]
+            if f in read_fs:
+                if ok and type(mop[2]) not in read_types:
+                    raise MalformedOp(op, f"micro-op {list(mop)!r}: a {workload} read's value "
+                                          f"must be {_kinds(read_types)}")
+            elif f in write_fs:
+                if type(mop[2]) not in write_types:
+                    raise MalformedOp(op, f"micro-op {list(mop)!r}: a {workload} write's "
+                                          f"value must be {_kinds(write_types)}")
+            else:
+                raise MalformedOp(op, f"micro-op {list(mop)!r}: unknown f {f!r} ({workload} "
+                                      f"knows {', '.join(sorted(read_fs | write_fs))})")
+
+    for op in history:
+        if op.get("process") == NEMESIS or op.get("f", "txn") not in ("txn", None):
+            continue
+        count += 1
+        t = op.get("type")
+        if t == "invoke":
+            open_.setdefault(op.get("process"), deque()).append(op)
+            continue
+        queue = open_.get(op.get("process"))
+        inv = queue.popleft() if queue else None
+        value = op.get("value")
+        if value is None and t != "ok":
+            if inv is not None and inv.get("value") is not None:
+                check(inv, inv["value"], False)
+            continue
+        check(op, value, t == "ok")
+    for queue in open_.values():
+        for inv in queue:
+            if inv.get("value") is not None:
+                check(inv, inv["value"], False)
+    return count
+
+
+def _kinds(types) -> str:
+    return "a list or null" if list in types else "a number, a string or null"
+
+
+def txn_summary(result: dict) -> str:
+    """One line for an Elle-style result, without the verdict word."""
+    if result.get("reason") and not result.get("txns"):
+        return str(result["reason"])
+    parts = [f"{result.get('txns', 0)} txns, {result.get('elapsed_s', 0):.2f}s"]
+    bad = [t for t in result.get("anomaly-types", []) if t != "empty-transaction-graph"]
+    if bad:
+        parts.append("anomalies: " + ", ".join(bad))
+    holds = result.get("model-holds") or {}
+    broken = [m for m, ok in holds.items() if not ok]
+    if broken:
+        parts.append("not " + ", ".join(broken))
+    elif holds:
+        parts.append("consistent with " + ", ".join(holds))
+    if result.get("unknown_reason"):
+        parts.append(str(result["unknown_reason"]))
+    return "; ".join(parts)
+
+
+def no_client_ops(started_elapsed: float = 0.0) -> dict:
+    return {"valid": "unknown", "reason": NO_CLIENT_OPS, "unknown_reason": NO_CLIENT_OPS,
+            "anomaly-types": [], "anomalies": {}, "not": [], "txns": 0,
+            "elapsed_s": round(started_elapsed, 4)}
 
 
 @dataclass(eq=False)
@@ -95,8 +214,13 @@ def add_process_edges(graph: Graph, txns: list[Txn]) -> None:
 
 
 def add_realtime_edges(graph: Graph, txns: list[Txn]) -> None:
-    """T1 -> T2 when T1 completed before T2 was invoked (transitively reduced: each T2
-    links only from the transactions completed since its predecessors completed)."""
+    """T1 -> T2 when T1 completed (ok) before T2 was invoked, transitively reduced: each T2
+    links only from the transactions completed since its predecessors completed.
+
+    T2 may be indeterminate (info, or never completed): if it took effect at all, it did so
+    after its invocation, so everything completed before that precedes it (Elle links
+    crashed operations the same way). Nothing follows an indeterminate transaction in real
+    time: it may have taken effect arbitrarily late."""
     events = []
     for t in txns:
         if t.type == "fail" or t.invoke_index is None:
@@ -109,7 +233,11 @@ def add_realtime_edges(graph: Graph, txns: list[Txn]) -> None:
     preds: dict[int, frozenset] = {}
     for index, kind, t in events:
         if kind == 0:
-            preds[t.id] = frozenset(frontier)
+            if t.type == "ok":
+                preds[t.id] = frozenset(frontier)
+            else:
+                for p in frontier:
+                    graph.add(p.id, t.id, "realtime")
         else:
             before = preds.get(t.id, frozenset())
             for p in before:

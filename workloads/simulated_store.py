@@ -124,6 +124,8 @@ GADGETS = {
                            ("ok", [["r", "x", [1, 2]]]), ("ok", [["r", "x", [2, 1]]])],
     "dirty-update": [("fail", [["append", "x", 1]]), ("ok", [["append", "x", 2]]),
                      ("ok", [["r", "x", [1, 2]]])],
+    # An element nobody appended (Elle does not check this; issue 9).
+    "garbage-read": [("ok", [["append", "x", 1]]), ("ok", [["r", "x", [1, 99]]])],
     # A stale read after two completed appends: only real-time order makes it a cycle.
     "G-single-item-realtime": [("ok", [["append", "x", 1]]), ("ok", [["append", "x", 2]]),
                                ("ok", [["r", "x", [1]]])],
