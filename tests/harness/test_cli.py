@@ -142,6 +142,10 @@ def write_history(tmp_path, ops, name="h.jsonl"):
       {"type": "ok", "process": 0, "f": "cas", "value": 3}], "linearizable", "cas"),
     ([{"type": "invoke", "process": 0, "f": "wrte", "value": 3},
       {"type": "ok", "process": 0, "f": "wrte", "value": 3}], "linearizable", "wrte"),
+    ([{"type": "invoke", "process": 0, "f": "txn", "value": [["w", 1]]},
+      {"type": "ok", "process": 0, "f": "txn", "value": [["w", 1]]}], "elle-rw-register", "w"),
+    ([{"type": "invoke", "process": 0, "f": "transfer", "value": {"from": 0}},
+      {"type": "ok", "process": 0, "f": "transfer", "value": {"from": 0}}], "bank", "transfer"),
 ])
 def test_malformed_but_parseable_input_is_exit_4_naming_the_file(tmp_path, ops, checker, needle):
     path = write_history(tmp_path, ops)
@@ -180,3 +184,12 @@ def test_concurrency_accepts_jepsens_per_node_notation():
 def test_version():
     res = harness("--version")
     assert res.returncode == 0 and res.stdout.startswith("harness, version ")
+
+
+def test_bank_accounts_flag_flags_an_unexpected_account(tmp_path):
+    path = write_history(tmp_path, [
+        {"type": "invoke", "process": 0, "f": "read", "value": None},
+        {"type": "ok", "process": 0, "f": "read", "value": {"0": 5, "1": 5, "9": 0}}])
+    assert harness("check", path, "--checker", "bank", "--total", "10").returncode == 0
+    res = harness("check", path, "--checker", "bank", "--total", "10", "--accounts", "0,1")
+    assert res.returncode == 1, res.stdout + res.stderr
