@@ -225,6 +225,11 @@ def _json_array(text: str, pos: int, path: str, limits: Limits) -> tuple[list, l
                 item, end = scan(text, pos)
             except StopIteration:
                 raise _json_error(text, path, pos) from None
+            except json.JSONDecodeError as e:
+                raise InputError(path, e.lineno, f"not valid JSON ({e.msg})") from None
+            except ValueError as e:       # e.g. an integer too long to convert
+                raise InputError(path, line + text.count("\n", counted_to, pos),
+                                 f"not valid JSON ({str(e)[:100]})") from None
             except RecursionError:
                 raise depth_error(path, line + text.count("\n", counted_to, pos)) from None
             line += text.count("\n", counted_to, pos)
