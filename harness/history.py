@@ -1,6 +1,6 @@
 """The history: every operation of a run, in the order it happened.
 
-The file format is fixed by ../shared/docs/history-format.md: JSON lines, one event per
+The file format is fixed by docs/history-format.md: JSON lines, one event per
 line, appended and flushed as each event happens so that a crash of the harness loses
 nothing already recorded and a partial file can still be checked. Ops are plain dicts
 with the documented fields (index, type, process, f, value, time, and optionally key,
