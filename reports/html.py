@@ -56,4 +56,6 @@ def render(*, title: str, config: dict, history: list[dict], results: dict) -> s
 
 
 def write(path: Path, **kwargs) -> None:
-    Path(path).write_text(render(**kwargs), encoding="utf-8")
+    """Write the report. A lone surrogate (JSON can spell one, "\\ud800") cannot be
+    encoded as UTF-8: it is written as "?" rather than failing the report."""
+    Path(path).write_text(render(**kwargs), encoding="utf-8", errors="replace")

@@ -203,3 +203,27 @@ def test_the_checker_catches_raw_markup():
                 f"<div>{HOSTILE[5]}</div>"]:
         with pytest.raises(AssertionError):
             assert_no_markup_from_data(raw)
+
+
+def test_junit_holds_hostile_names_and_messages_as_text():
+    import xml.etree.ElementTree as ET
+
+    from reports.junit import render
+    weird = HOSTILE[0] + "\x00\x1b[31m\ud800"
+    results = {weird: {"valid": False, "anomaly-types": HOSTILE, "invalid_keys": [weird],
+                       "failures": [{"message": weird}], "not": [HOSTILE[1]]},
+               HOSTILE[1]: {"valid": "unknown", "error": weird}}
+    suite = ET.fromstring(render(HOSTILE[2], results))      # parses: well-formed XML
+    assert [e.tag for e in suite.iter()] == ["testsuite", "testcase", "failure", "testcase",
+                                            "skipped"]
+    assert suite.get("name") == HOSTILE[2]
+    assert HOSTILE[0] in suite.find("testcase/failure").text
+    assert suite.findall("testcase")[1].get("name") == HOSTILE[1]
+
+
+def test_a_report_of_a_history_with_a_lone_surrogate_is_written(tmp_path):
+    import json
+    history = [json.loads('{"index":0,"type":"invoke","process":0,"f":"w\\ud800","value":"\\udfff"}')]
+    html.write(tmp_path / "r.html", title="\ud800", config={"file": "\udfff"}, history=history,
+               results={"valid": "unknown", "x": {"valid": "unknown", "error": "\ud800"}})
+    assert_no_markup_from_data((tmp_path / "r.html").read_text(encoding="utf-8"))
