@@ -98,9 +98,10 @@ def parse_text(text: str, path: str = "<history>", *, line_numbers: list[int] | 
 
 def _parse_rows(rows, path: str, line_numbers: list[int] | None, limits) -> Iterator[dict]:
     """Rows are (line number, text, whether a newline ended it)."""
-    from .formats.reading import CHECK_EVERY, MAX_DEPTH, depth_error, too_deep
+    from .formats.reading import (CHECK_EVERY, JSON_DECODER, MAX_DEPTH, SURROGATE_ESCAPE,
+                                  depth_error, has_lone_surrogate, surrogate_error, too_deep)
 
-    loads = json.loads
+    loads = JSON_DECODER.decode
     pending: tuple[int, str] | None = None
     for lineno, line, terminated in rows:
         if pending is not None:
@@ -126,6 +127,8 @@ def _parse_rows(rows, path: str, line_numbers: list[int] | None, limits) -> Iter
         # Counting brackets is cheap; only a line with many of them can nest too deep.
         if line.count("[") + line.count("{") > MAX_DEPTH and too_deep(op):
             raise depth_error(path, lineno)
+        if "\\u" in line and SURROGATE_ESCAPE.search(line) and has_lone_surrogate(op):
+            raise surrogate_error(path, lineno)
         if line_numbers is not None:
             line_numbers.append(lineno)
         yield op

@@ -33,8 +33,9 @@ import re
 from dataclasses import dataclass, field, replace
 
 from ..errors import InputError, UsageError
-from .reading import (CHECK_EVERY, MAX_DEPTH, NO_LIMITS, Limits, ReadTimeLimit, decode,
-                      depth_error, gc_paused, read_bytes, too_deep)
+from .reading import (CHECK_EVERY, JSON_DECODER, MAX_DEPTH, NO_LIMITS, SURROGATE_ESCAPE,
+                      Limits, ReadTimeLimit, decode, depth_error, gc_paused,
+                      has_lone_surrogate, read_bytes, surrogate_error, too_deep)
 
 __all__ = ["FORMATS", "LoadedHistory", "ReadTimeLimit", "Semantics", "SEMANTICS", "detect",
            "detect_text", "load", "MAX_DEPTH"]
@@ -182,7 +183,7 @@ def _load(path: str, fmt: str | None, limits: Limits) -> LoadedHistory:
 
 
 _WS = re.compile(r"[ \t\n\r]*+")
-_SCAN = json.scanner.make_scanner(json.JSONDecoder())
+_SCAN = json.scanner.make_scanner(JSON_DECODER)
 
 
 def _parse_json(text: str, path: str, limits: Limits = NO_LIMITS
@@ -238,6 +239,8 @@ def _json_array(text: str, pos: int, path: str, limits: Limits) -> tuple[list, l
             if text.count("[", pos, end) + text.count("{", pos, end) > MAX_DEPTH \
                     and too_deep(item):
                 raise depth_error(path, line)
+            if SURROGATE_ESCAPE.search(text, pos, end) and has_lone_surrogate(item):
+                raise surrogate_error(path, line)
             items.append(item)
             lines.append(line)
             if len(items) % CHECK_EVERY == 0:
@@ -260,7 +263,7 @@ def _json_error(text: str, path: str, pos: int, what: str | None = None) -> Inpu
     description and line when it has one."""
     if what is None:
         try:
-            json.JSONDecoder().raw_decode(text, pos)
+            JSON_DECODER.raw_decode(text, pos)
             what = "not valid JSON"
         except json.JSONDecodeError as e:
             return InputError(path, e.lineno, f"not valid JSON ({e.msg})")

@@ -35,6 +35,7 @@ _INT = re.compile(r"[+-]?\d++N?$")
 _FLOAT = re.compile(r"[+-]?\d++(?:\.\d*+)?(?:[eE][+-]?\d++)?M?$")
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "b": "\b", "f": "\f"}
 _CHARS = {"newline": "\n", "space": " ", "tab": "\t", "return": "\r"}
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _CLOSERS = {"[": "]", "(": ")", "{": "}", "#{": "}#"}
 # Python refuses int() of longer digit strings (sys.get_int_max_str_digits); so do we.
 _MAX_INT_DIGITS = 4000
@@ -73,13 +74,21 @@ def _atom(text: str, line: int):
     return text  # a symbol
 
 
-def _string(text: str) -> str:
+def _string(text: str, line: int) -> str:
     body = text[1:-1]
     if "\\" not in body:
         return body
-    return re.sub(r"\\(u[0-9a-fA-F]{4}|.)",
-                  lambda m: chr(int(m.group(1)[1:], 16)) if m.group(1)[0] == "u" and len(m.group(1)) == 5
-                  else _ESCAPES.get(m.group(1), m.group(1)), body, flags=re.S)
+    value = re.sub(r"\\(u[0-9a-fA-F]{4}|.)",
+                   lambda m: chr(int(m.group(1)[1:], 16)) if m.group(1)[0] == "u" and len(m.group(1)) == 5
+                   else _ESCAPES.get(m.group(1), m.group(1)), body, flags=re.S)
+    if _SURROGATE.search(value):
+        # \uD83D\uDE00 is one character written as a UTF-16 pair: join pairs; a lone half
+        # is not a character.
+        try:
+            value = value.encode("utf-16", "surrogatepass").decode("utf-16")
+        except UnicodeDecodeError:
+            raise EDNError(line, "a \\uD800-\\uDFFF escape that is not half of a pair") from None
+    return value
 
 
 def read_all(text: str, *, max_depth: int = MAX_DEPTH,
@@ -133,7 +142,7 @@ def read_forms(text: str, *, max_depth: int = MAX_DEPTH,
             line += tok.count("\n")
             continue
         if kind == "str":
-            emit(_string(tok), line)
+            emit(_string(tok, line), line)
             line += tok.count("\n")
         elif kind == "open":
             if len(stack) >= max_depth:

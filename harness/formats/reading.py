@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import json
 import os
+import re
 import select
 import stat
 import time
@@ -213,6 +215,33 @@ def too_deep(value, limit: int = MAX_DEPTH) -> bool:
             if isinstance(child, (list, dict)):
                 stack.append((child, depth + 1))
     return False
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+# JSON as the standard has it: Python's json module also reads NaN and Infinity, and a NaN
+# is not equal to itself (a read of NaN after a write of NaN would be a violation).
+JSON_DECODER = json.JSONDecoder(parse_constant=_no_constant)
+
+# A \uD800-\uDFFF escape in JSON text: a surrogate, fine in a pair, not a character alone.
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+
+
+def has_lone_surrogate(value) -> bool:
+    """Whether a parsed value holds a lone UTF-16 surrogate in a string (JSON can spell
+    one; it is not a character, and printing or writing it as UTF-8 fails)."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def surrogate_error(path: str, line: int | None) -> InputError:
+    return InputError(path, line, "a \\uD800-\\uDFFF escape that is not half of a pair: "
+                                  "not a character")
 
 
 def depth_error(path: str, line: int | None) -> InputError:

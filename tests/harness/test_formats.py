@@ -308,3 +308,39 @@ def test_a_porcupine_kv_log_is_still_detected(tmp_path):
     path = tmp_path / "kv.txt"
     path.write_bytes(FORMAT_SAMPLES["porcupine-kv"])
     assert detect(str(path)) == "porcupine-kv"
+
+
+@pytest.mark.parametrize("fmt, text", [
+    ("jsonl", '{"type":"invoke","process":0,"f":"write","value":NaN}\n'),
+    ("jsonl", '{"type":"invoke","process":0,"f":"write","value":-Infinity}\n'),
+    ("json", '[{"type":"invoke","process":0,"f":"write","value":NaN}]'),
+])
+def test_nan_and_infinity_are_not_json(tmp_path, fmt, text):
+    """Python's json reads them; a NaN is not equal to itself, so a read of a written
+    NaN would be reported as a violation."""
+    path = tmp_path / "h"
+    path.write_text(text)
+    with pytest.raises(InputError, match=r":1: not valid JSON"):
+        load(str(path), fmt)
+
+
+@pytest.mark.parametrize("fmt, text", [
+    ("jsonl", '{"type":"invoke","process":0,"f":"write","value":"\\ud800"}\n'),
+    ("json", '[{"type":"invoke","process":0,"f":"write","value":"a\\uDFFFb"}]'),
+    ("edn", '[{:type :invoke :process 0 :f :write :value "\\ud800"}]'),
+])
+def test_a_lone_surrogate_escape_is_an_input_error(tmp_path, fmt, text):
+    path = tmp_path / "h"
+    path.write_text(text)
+    with pytest.raises(InputError, match=r":1: .*not half of a pair"):
+        load(str(path), fmt)
+
+
+@pytest.mark.parametrize("fmt, text", [
+    ("jsonl", '{"type":"invoke","process":0,"f":"write","value":"\\ud83d\\ude00"}\n'),
+    ("edn", '[{:type :invoke :process 0 :f :write :value "\\ud83d\\ude00"}]'),
+])
+def test_a_surrogate_pair_is_one_character(tmp_path, fmt, text):
+    path = tmp_path / "h"
+    path.write_text(text)
+    assert load(str(path), fmt).ops[0]["value"] == "\U0001F600"

@@ -141,7 +141,7 @@ TOKENS = [b"[", b"]", b"{", b"}", b"(", b")", b"#{", b"#_", b"#inst", b'"', b"\\
           b":process", b'"process":', b'"nemesis"', b":f", b'"f":', b":value", b'"value":',
           b'"key":', b"\n", b"\r\n", b"\t", b" ", b"\x00", b"\xff", b"\xc3", b"\xe2\x80\xa8",
           b"\xef\xbb\xbf", b";", b"INFO  jepsen.util - ", b":cas", b'"cas"', b'["r", 1, null]',
-          b'["append", 1, 2]', b"[:r 1 nil]", b"[1 [2 3]]", b"[[1 2]]", b'"\\u00"']
+          b'["append", 1, 2]', b"[:r 1 nil]", b"[1 [2 3]]", b"[[1 2]]", b'"\\u00"', b'"\\ud800"', b'NaN', b'Infinity']
 
 
 def _lines(data: bytes) -> list[bytes]:
