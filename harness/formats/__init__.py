@@ -81,8 +81,8 @@ class LoadedHistory:
     """The ops of one input file, in file order, with the line each came from.
 
     `lines[i]` is the 1-based line where `ops[i]` starts (None where a format cannot
-    tell); `line_of(op)` finds it by identity, so an error raised about an op
-    (checkers.MalformedOp carries the op itself) can name path:line.
+    tell); `line_of(op)` finds it, so an error raised about an op (checkers.MalformedOp
+    carries the op itself) can name path:line.
     """
 
     ops: list[dict]
@@ -91,12 +91,19 @@ class LoadedHistory:
     lines: list[int | None] = field(default_factory=list)
     path: str | None = None
     _line_by_id: dict | None = field(default=None, repr=False, compare=False)
+    _line_by_index: dict | None = field(default=None, repr=False, compare=False)
 
     def line_of(self, op: dict) -> int | None:
-        """The line `op` (this very object, one of `ops`) starts on, or None."""
+        """The line `op` starts on, or None: found by identity (one of `ops`), else by
+        its `index` (a copy a checker made; indexes are unique within a file)."""
         if self._line_by_id is None:
             self._line_by_id = {id(o): line for o, line in zip(self.ops, self.lines)}
-        return self._line_by_id.get(id(op))
+        line = self._line_by_id.get(id(op))
+        if line is not None or not isinstance(op, dict) or type(op.get("index")) is not int:
+            return line
+        if self._line_by_index is None:
+            self._line_by_index = {o["index"]: line for o, line in zip(self.ops, self.lines)}
+        return self._line_by_index.get(op["index"])
 
 
 SEMANTICS = {

@@ -93,7 +93,8 @@ def test_every_format_records_the_line_of_each_op(tmp_path, fmt):
     loaded = load(str(path), fmt)
     assert loaded.lines == [1, 2]
     assert [loaded.line_of(op) for op in loaded.ops] == [1, 2]
-    assert loaded.line_of(dict(loaded.ops[1])) is None       # by identity, not equality
+    assert loaded.line_of(dict(loaded.ops[1])) == 2          # a copy: by its index
+    assert loaded.line_of({"index": 99}) is None and loaded.line_of({}) is None
 
 
 def test_edn_op_lines_are_the_lines_of_their_opening_braces(tmp_path):
