@@ -106,7 +106,7 @@ def _parse_rows(rows, path: str, line_numbers: list[int] | None, limits) -> Iter
     for lineno, line, terminated in rows:
         if pending is not None:
             raise InputError(path, pending[0], pending[1])
-        if limits is not None and lineno % CHECK_EVERY == 0:
+        if limits is not None and lineno % CHECK_EVERY == 1:    # the first line, then every few thousand
             limits.check_time(path)
         if not line or line.isspace():
             continue
@@ -202,12 +202,16 @@ def read_history(path: str, *, limits=None) -> list[dict]:
 
 def read_history_with_lines(path: str, *, limits=None) -> tuple[list[dict], list[int]]:
     """`read_history`, and the line of each op."""
-    from .formats.reading import NO_LIMITS, gc_paused, read_text
+    from .formats.reading import NO_LIMITS, check_file, gc_paused, iter_lines, read_text
 
     limits = limits or NO_LIMITS
     lines: list[int] = []
     with gc_paused():
-        ops = parse_text(read_text(path, limits), path, line_numbers=lines, limits=limits)
+        if check_file(path, limits):      # a FIFO or device: read whole, without blocking
+            ops = parse_text(read_text(path, limits), path, line_numbers=lines, limits=limits)
+        else:                             # a file: streamed, a line at a time
+            ops = list(_parse_rows(iter_lines(path, limits), path, lines, limits))
+            number_ops(ops, lines, path)
     return ops, lines
 
 

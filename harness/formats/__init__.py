@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, replace
 
 from ..errors import InputError, UsageError
 from .reading import (CHECK_EVERY, JSON_DECODER, MAX_DEPTH, NO_LIMITS, SURROGATE_ESCAPE,
-                      Limits, ReadTimeLimit, decode, depth_error, gc_paused,
+                      Limits, ReadTimeLimit, check_file, decode, depth_error, gc_paused,
                       has_lone_surrogate, read_bytes, surrogate_error, too_deep)
 
 __all__ = ["FORMATS", "LoadedHistory", "ReadTimeLimit", "Semantics", "SEMANTICS", "detect",
@@ -169,12 +169,21 @@ def load(path: str, fmt: str | None = None, *, time_limit_s: float | None = None
 
 
 def _load(path: str, fmt: str | None, limits: Limits) -> LoadedHistory:
-    text = decode(path, read_bytes(path, limits))
-    fmt = fmt or detect_text(path, text[:4096])
+    if check_file(path, limits):
+        # A FIFO or device is read once, whole (its head cannot be read twice).
+        text = decode(path, read_bytes(path, limits))
+        fmt = fmt or detect_text(path, text[:4096])
+    else:
+        fmt = fmt or detect_text(path, _head(read_bytes(path, limits, head=4096)))
+        # history.jsonl is streamed a line at a time; the others are read whole.
+        text = None if fmt == "jsonl" else decode(path, read_bytes(path, limits))
     if fmt == "jsonl":
-        from ..history import parse_text
-        lines: list = []
-        ops = parse_text(text, path, line_numbers=lines, limits=limits)
+        from ..history import parse_text, read_history_with_lines
+        if text is None:
+            ops, lines = read_history_with_lines(path, limits=limits)
+        else:
+            lines = []
+            ops = parse_text(text, path, line_numbers=lines, limits=limits)
     elif fmt == "json":
         ops, lines = _parse_json(text, path, limits)
     elif fmt == "porcupine-etcd":
@@ -204,7 +213,8 @@ def _parse_json(text: str, path: str, limits: Limits = NO_LIMITS
     if text.startswith("[", start):
         raws, lines = _json_array(text, start, path, limits)
         ops = []
-        for raw, line in zip(raws, lines):
+        for position, line in enumerate(lines):
+            raw, raws[position] = raws[position], None    # let each parsed element go
             if type(raw) is not dict:
                 raise InputError(path, line, "expected an op object")
             ops.append(normalize_op(raw, path, line))

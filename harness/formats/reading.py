@@ -115,9 +115,10 @@ def _kind(mode: int) -> str | None:
     return None
 
 
-def read_bytes(path: str, limits: Limits = NO_LIMITS, head: int | None = None) -> bytes:
-    """The file's bytes, under `limits` (see the module docstring); with `head`, only the
-    first `head` bytes of a regular file."""
+def check_file(path: str, limits: Limits = NO_LIMITS) -> bool:
+    """Refuse what cannot be read under `limits` before reading any of it: a missing
+    file, a directory, a special file (unless allowed), a regular file larger than
+    `max_bytes`. Returns whether the file is special (a FIFO or device)."""
     try:
         st = os.stat(path)
     except (OSError, ValueError) as e:
@@ -130,6 +131,38 @@ def read_bytes(path: str, limits: Limits = NO_LIMITS, head: int | None = None) -
                                      "(it may never end)")
     if not special and limits.max_bytes is not None and st.st_size > limits.max_bytes:
         raise _too_large(path, limits.max_bytes)
+    return special is not None
+
+
+def iter_lines(path: str, limits: Limits = NO_LIMITS):
+    """(line number, text, whether a newline ended it) for each line of a regular file,
+    streamed: only one line is held at a time. Lines end at "\\n" only (a JSON string
+    may hold other line separators). Bytes that are not UTF-8 are an InputError at their
+    line; the size limit is enforced as the file is read (it may grow)."""
+    total = 0
+    max_bytes = limits.max_bytes
+    try:
+        with open(path, "rb") as f:
+            for lineno, raw in enumerate(f, 1):
+                total += len(raw)
+                if max_bytes is not None and total > max_bytes:
+                    raise _too_large(path, max_bytes)
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    raise InputError(path, lineno, f"not UTF-8 text (byte 0x{raw[e.start]:02x} "
+                                                   f"at column {e.start + 1})") from None
+                if lineno == 1 and line.startswith("\ufeff"):
+                    line = line[1:]
+                yield lineno, line, line.endswith("\n")
+    except OSError as e:
+        raise InputError(path, None, e.strerror or str(e)) from None
+
+
+def read_bytes(path: str, limits: Limits = NO_LIMITS, head: int | None = None) -> bytes:
+    """The file's bytes, under `limits` (see the module docstring); with `head`, only the
+    first `head` bytes of a regular file."""
+    special = check_file(path, limits)
     try:
         if special:
             return _read_special(path, limits)
