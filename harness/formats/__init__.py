@@ -135,12 +135,13 @@ def detect_text(path: str, head: str) -> str:
     stripped = head.lstrip()
     if not stripped:
         return "jsonl"
-    if "jepsen.util" in head or re.match(r"INFO\s", stripped):
-        return "porcupine-etcd"
+    # JSON first: a JSON value may well mention jepsen.util.
     if stripped.startswith("{\"") or stripped.startswith("{ \""):
         return "jsonl"
     if stripped.startswith("[") and re.match(r"\[\s*\{\s*\"", stripped):
         return "json"
+    if "jepsen.util" in head or re.match(r"INFO\s", stripped):
+        return "porcupine-etcd"
     # Porcupine's kv logs are one complete flat map per line; an EDN vector of kv ops, or
     # maps spanning lines, are EDN (read by the EDN reader whatever their f).
     first_line = stripped.split("\n", 1)[0].rstrip()

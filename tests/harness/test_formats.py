@@ -394,3 +394,9 @@ def test_cli_checks_an_edn_kv_history_with_model_kv(tmp_path, capsys):
     path.write_text(KV_EDN)
     code, err = run_cli(capsys, str(path), "--format", "edn", "--model", "kv")
     assert code == 0, err
+
+
+def test_a_json_history_that_mentions_jepsen_util_is_json(tmp_path):
+    path = tmp_path / "h"
+    path.write_text('{"type":"invoke","process":0,"f":"write","value":"INFO jepsen.util"}\n')
+    assert detect(str(path)) == "jsonl"
