@@ -106,7 +106,7 @@ def _parse_rows(rows, path: str, line_numbers: list[int] | None, limits) -> Iter
     for lineno, line, terminated in rows:
         if pending is not None:
             raise InputError(path, pending[0], pending[1])
-        if limits is not None and lineno % CHECK_EVERY == 1:    # the first line, then every few thousand
+        if limits is not None and lineno % CHECK_EVERY == 1:   # line 1, then every few thousand
             limits.check_time(path)
         if not line or line.isspace():
             continue
