@@ -9,7 +9,8 @@ with `harness.formats.load`, with the format given or detected, then checked wit
 seed's checker.
 
 * Loaders (harness/formats, harness/history.py) may raise only InputError or UsageError
-  (ReadTimeLimit only past its time limit): anything else fails
+  (ReadTimeLimit only past its time limit), and what they return must be valid ops with
+  strictly increasing integer indexes and a line each: anything else fails
   `test_loaders_raise_only_input_errors`, with the seed and the case number to replay.
 * Checkers may give a verdict or raise `checkers.MalformedOp` (an input error the CLI
   reports at file:line). Other exceptions are crashes of the checkers, which check_safe
@@ -266,6 +267,10 @@ def _one(path: str, seed: Seed, fmt: str | None, label: str, checkers: dict, run
     except BaseException as e:  # noqa: BLE001 - what the test is looking for
         run.loader_failures.append(f"{label}: {type(e).__name__}: {str(e)[:200]} at {_where(e)}")
         return "loader-crash"
+    problem = _loaded_invariant_broken(loaded)
+    if problem:
+        run.loader_failures.append(f"{label}: loaded, but {problem}")
+        return "loader-crash"
     if seed.checker not in checkers:
         checkers[seed.checker] = registry.lookup("checker", seed.checker)()
     model = seed.options.get("model")
@@ -285,6 +290,24 @@ def _one(path: str, seed: Seed, fmt: str | None, label: str, checkers: dict, run
         run.checker_crashes.append((seed.checker, "no verdict", repr(result)[:100], label))
         return "checker-crash"
     return f"verdict-{result['valid']}"
+
+
+def _loaded_invariant_broken(loaded) -> str | None:
+    """What a loader promises of what it returns, or None if it holds: every op passes
+    harness.history.validate, indexes are integers increasing strictly, and there is
+    a line for each op."""
+    from harness.history import validate
+    if len(loaded.lines) != len(loaded.ops):
+        return f"{len(loaded.lines)} lines for {len(loaded.ops)} ops"
+    previous = -1
+    for op in loaded.ops:
+        problem = validate(op)
+        if problem:
+            return f"op {op!r:.100} is invalid: {problem}"
+        if type(op.get("index")) is not int or op["index"] <= previous:
+            return f"index {op.get('index')!r} after {previous}"
+        previous = op["index"]
+    return None
 
 
 def test_the_fuzz_run_is_thousands_of_cases_of_every_format(fuzz_run):
