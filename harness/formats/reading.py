@@ -1,9 +1,9 @@
 """Reading an input file under limits: size, time, file kind, encoding, nesting depth.
 
-Every loader reads its file through `read_text`, so a hostile or unlucky input (a FIFO
-nobody writes to, /dev/zero, a 20 GB file, a byte flip in a UTF-8 sequence, a value nested
-ten thousand levels deep) ends in a one-line error, never in a hang, a traceback or
-unbounded memory:
+Every loader reads its file through `read_text` (or, history.jsonl, `iter_lines`, a line
+at a time), so a hostile or unlucky input (a FIFO nobody writes to, /dev/zero, a 20 GB
+file, a byte flip in a UTF-8 sequence, a value nested ten thousand levels deep) ends in a
+one-line error, never in a hang, a traceback or unbounded memory:
 
 * special files (FIFO, character or block device, socket) are refused with an InputError
   unless `allow_special`; when allowed they are read without blocking past the deadline;
@@ -14,7 +14,10 @@ unbounded memory:
 * past the time limit, `ReadTimeLimit`: the input may be fine, there was just not time to
   read it, so the verdict is unknown rather than an input error;
 * values nested deeper than `MAX_DEPTH` are an InputError (checkers walk values
-  recursively; no history needs more than a handful of levels).
+  recursively; no history needs more than a handful of levels);
+* JSON is read as the standard has it (`JSON_DECODER`: no NaN or Infinity, which Python
+  would accept), and a lone UTF-16 surrogate escape ("\\ud800") is an InputError: it is
+  not a character, and printing or writing it as UTF-8 would fail later.
 """
 
 from __future__ import annotations
