@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import json.scanner
+import math
 import re
 from dataclasses import dataclass, field, replace
 
@@ -164,6 +165,12 @@ def load(path: str, fmt: str | None = None, *, time_limit_s: float | None = None
     """
     if fmt is not None and fmt not in FORMATS:
         raise UsageError(f"unknown --format {fmt!r}; valid: {', '.join(FORMATS)}")
+    if time_limit_s is not None and not (isinstance(time_limit_s, (int, float))
+                                         and math.isfinite(time_limit_s) and time_limit_s >= 0):
+        raise UsageError(f"the time limit must be a finite number of seconds >= 0, "
+                         f"got {time_limit_s!r}")
+    if max_bytes is not None and not (type(max_bytes) is int and max_bytes >= 0):
+        raise UsageError(f"the size limit must be a whole number of bytes >= 0, got {max_bytes!r}")
     limits = Limits.start(time_limit_s, max_bytes, allow_special)
     with gc_paused():
         return _load(path, fmt, limits)

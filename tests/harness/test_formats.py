@@ -400,3 +400,14 @@ def test_a_json_history_that_mentions_jepsen_util_is_json(tmp_path):
     path = tmp_path / "h"
     path.write_text('{"type":"invoke","process":0,"f":"write","value":"INFO jepsen.util"}\n')
     assert detect(str(path)) == "jsonl"
+
+
+@pytest.mark.parametrize("limits", [{"time_limit_s": float("nan")}, {"time_limit_s": -1},
+                                    {"time_limit_s": float("inf")}, {"max_bytes": -5},
+                                    {"max_bytes": 1.5}])
+def test_limits_that_bound_nothing_are_usage_errors(tmp_path, limits):
+    from harness.errors import UsageError
+    path = tmp_path / "h.jsonl"
+    path.write_text(OP % 0)
+    with pytest.raises(UsageError, match="limit must be"):
+        load(str(path), **limits)
