@@ -164,11 +164,11 @@ def iter_lines(path: str, limits: Limits = NO_LIMITS):
 
 def read_bytes(path: str, limits: Limits = NO_LIMITS, head: int | None = None) -> bytes:
     """The file's bytes, under `limits` (see the module docstring); with `head`, only the
-    first `head` bytes of a regular file."""
+    first `head` bytes (of a FIFO or device: consumed, they cannot be read again)."""
     special = check_file(path, limits)
     try:
         if special:
-            return _read_special(path, limits)
+            return _read_special(path, limits, head)
         with open(path, "rb") as f:
             if head is not None:
                 return f.read(head)
@@ -188,7 +188,7 @@ def read_bytes(path: str, limits: Limits = NO_LIMITS, head: int | None = None) -
         raise InputError(path, None, e.strerror or str(e)) from None
 
 
-def _read_special(path: str, limits: Limits) -> bytes:
+def _read_special(path: str, limits: Limits, head: int | None = None) -> bytes:
     """A FIFO or device, opened non-blocking and read with select, so that a writer that
     never comes (or never stops) runs into the deadline instead of hanging the read."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
@@ -210,9 +210,11 @@ def _read_special(path: str, limits: Limits) -> bytes:
             if not chunk:
                 return b"".join(chunks)
             total += len(chunk)
+            chunks.append(chunk)
+            if head is not None and total >= head:
+                return b"".join(chunks)[:head]
             if limits.max_bytes is not None and total > limits.max_bytes:
                 raise _too_large(path, limits.max_bytes)
-            chunks.append(chunk)
     finally:
         os.close(fd)
 

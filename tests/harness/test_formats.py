@@ -411,3 +411,10 @@ def test_limits_that_bound_nothing_are_usage_errors(tmp_path, limits):
     path.write_text(OP % 0)
     with pytest.raises(UsageError, match="limit must be"):
         load(str(path), **limits)
+
+
+def test_detecting_an_allowed_device_reads_only_its_head():
+    with pytest.raises(InputError, match="not a regular file"):
+        detect("/dev/zero")
+    with pytest.raises(InputError, match="cannot tell the format"):
+        detect("/dev/zero", allow_special=True)      # 4 KiB of NUL bytes, not forever
