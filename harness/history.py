@@ -1,6 +1,6 @@
 """The history: every operation of a run, in the order it happened.
 
-The file format is fixed by ../shared/docs/history-format.md: JSON lines, one event per
+The file format is fixed by docs/history-format.md: JSON lines, one event per
 line, appended and flushed as each event happens so that a crash of the harness loses
 nothing already recorded and a partial file can still be checked. Ops are plain dicts
 with the documented fields (index, type, process, f, value, time, and optionally key,
@@ -128,30 +128,68 @@ class HistoryWriteError(HarnessError):
     """The history could not be written (exit 3); what was written is kept."""
 
 
-def parse_lines(lines: Iterable[str], path: str = "<history>") -> Iterator[dict]:
-    """Parse history.jsonl lines, validating the fields every checker relies on.
+def parse_lines(lines: Iterable[str], path: str = "<history>", *,
+                line_numbers: list[int] | None = None, limits=None) -> Iterator[dict]:
+    """Parse history.jsonl lines (with their line ends, as iterating a file gives them),
+    validating the fields every checker relies on.
 
-    A torn final line (the harness was killed mid-write) is skipped; a malformed line
-    anywhere else is an InputError naming path:line.
+    A torn final line (the harness was killed mid-write: no newline at its end) is
+    skipped; a malformed line anywhere else is an InputError naming path:line. The line
+    number of each op yielded is appended to `line_numbers` when given; `limits` (a
+    harness.formats.reading.Limits) bounds the time spent. Indexes are validated per op
+    (integers) but their order is the caller's to check (`number_ops`).
     """
+    rows = ((lineno, line, line.endswith("\n")) for lineno, line in enumerate(lines, 1))
+    return _parse_rows(rows, path, line_numbers, limits)
+
+
+def parse_text(text: str, path: str = "<history>", *, line_numbers: list[int] | None = None,
+               limits=None) -> list[dict]:
+    """All ops of a history.jsonl text, as `parse_lines`, then numbered (`number_ops`)."""
+    parts = text.split("\n")
+    last = len(parts)
+    rows = ((lineno, part, lineno < last) for lineno, part in enumerate(parts, 1))
+    lines: list[int] = [] if line_numbers is None else line_numbers
+    ops = list(_parse_rows(rows, path, lines, limits))
+    number_ops(ops, lines, path)
+    return ops
+
+
+def _parse_rows(rows, path: str, line_numbers: list[int] | None, limits) -> Iterator[dict]:
+    """Rows are (line number, text, whether a newline ended it)."""
+    from .formats.reading import (CHECK_EVERY, JSON_DECODER, MAX_DEPTH, SURROGATE_ESCAPE,
+                                  depth_error, has_lone_surrogate, surrogate_error, too_deep)
+
+    loads = JSON_DECODER.decode
     pending: tuple[int, str] | None = None
-    for lineno, line in enumerate(lines, 1):
+    for lineno, line, terminated in rows:
         if pending is not None:
             raise InputError(path, pending[0], pending[1])
-        if not line.strip():
+        if limits is not None and lineno % CHECK_EVERY == 1:   # line 1, then every few thousand
+            limits.check_time(path)
+        if not line or line.isspace():
             continue
         try:
-            op = json.loads(line)
+            op = loads(line)
+        except RecursionError:
+            raise depth_error(path, lineno) from None
         except ValueError as e:
-            if not line.endswith("\n"):
+            if not terminated:
                 return  # torn last line: everything before it is intact
-            pending = (lineno, f"not valid JSON ({e.msg})")
+            pending = (lineno, f"not valid JSON ({getattr(e, 'msg', e)})")
             continue
-        if not isinstance(op, dict):
+        if type(op) is not dict:
             raise InputError(path, lineno, "expected a JSON object")
         problem = validate(op)
         if problem:
             raise InputError(path, lineno, problem)
+        # Counting brackets is cheap; only a line with many of them can nest too deep.
+        if line.count("[") + line.count("{") > MAX_DEPTH and too_deep(op):
+            raise depth_error(path, lineno)
+        if "\\u" in line and SURROGATE_ESCAPE.search(line) and has_lone_surrogate(op):
+            raise surrogate_error(path, lineno)
+        if line_numbers is not None:
+            line_numbers.append(lineno)
         yield op
     if pending is not None:
         # A bad line that ends the file and ends with a newline: still malformed.
@@ -159,30 +197,81 @@ def parse_lines(lines: Iterable[str], path: str = "<history>") -> Iterator[dict]
 
 
 def validate(op: dict) -> str | None:
+    """What is wrong with one op's fields, or None. The order of indexes across a file is
+    `number_ops`'s to check."""
     t = op.get("type")
-    if t not in TYPES:
-        return f"field `type` must be one of {', '.join(TYPES)}, got {t!r}"
+    if not isinstance(t, str) or t not in TYPES:
+        return f"field `type` must be one of {', '.join(TYPES)}, got {_short(t)}"
     if "process" not in op:
         return "missing field `process`"
     p = op["process"]
-    if not (isinstance(p, int) or p == NEMESIS or isinstance(p, str)):
-        return f"field `process` must be an int or \"nemesis\", got {p!r}"
+    if not (type(p) is int or isinstance(p, str)):
+        return f"field `process` must be an int or \"nemesis\", got {_short(p)}"
     if not isinstance(op.get("f"), str):
         return "missing or non-string field `f`"
-    if "time" in op and not isinstance(op["time"], int):
-        return f"field `time` must be an integer (ns), got {op['time']!r}"
+    if "time" in op and type(op["time"]) is not int:
+        return f"field `time` must be an integer (ns), got {_short(op['time'])}"
+    if "index" in op and (type(op["index"]) is not int or op["index"] < 0):
+        return f"field `index` must be a non-negative integer, got {_short(op['index'])}"
     return None
 
 
-def read_history(path: str) -> list[dict]:
-    try:
-        with open(path, encoding="utf-8") as f:
-            ops = list(parse_lines(f, path))
-    except OSError as e:
-        raise InputError(path, None, e.strerror or str(e)) from None
-    for i, op in enumerate(ops):
-        op.setdefault("index", i)
-    return ops
+def _short(value) -> str:
+    """repr of a value for an error message, cut short (it may be huge or hostile)."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def number_ops(ops: list[dict], lines: list[int | None], path: str) -> None:
+    """Check the `index` of a file's ops, or give them one.
+
+    The rule (docs/history-format.md): either no op has an index, and each gets its
+    position in the file (0, 1, 2, ...), or every op has one, and the indexes increase
+    strictly in file order (gaps allowed). Checkers take `index` as an op's identity and
+    as history order, so a duplicate or a step back would let a checker pair or order
+    ops differently from the file: an InputError at the op's line (`lines` runs parallel
+    to `ops`).
+    """
+    if not ops:
+        return
+    if "index" not in ops[0]:
+        for position, op in enumerate(ops):
+            if "index" in op:
+                raise InputError(path, lines[position], "this op has an `index` but the first "
+                                 "op has none: give every op an index, or none")
+            op["index"] = position
+        return
+    previous = -1
+    for position, op in enumerate(ops):
+        index = op.get("index")
+        if index is None:
+            raise InputError(path, lines[position], "missing `index` (the first op has one: "
+                             "give every op an index, or none)")
+        if index <= previous:
+            raise InputError(path, lines[position], f"index {index} does not follow index "
+                             f"{previous}: indexes must increase strictly in file order")
+        previous = index
+
+
+def read_history(path: str, *, limits=None) -> list[dict]:
+    """The ops of a history.jsonl file (see `parse_lines`, `number_ops`); `limits` (a
+    harness.formats.reading.Limits) bounds its size, the time spent and the file kind."""
+    return read_history_with_lines(path, limits=limits)[0]
+
+
+def read_history_with_lines(path: str, *, limits=None) -> tuple[list[dict], list[int]]:
+    """`read_history`, and the line of each op."""
+    from .formats.reading import NO_LIMITS, check_file, gc_paused, iter_lines, read_text
+
+    limits = limits or NO_LIMITS
+    lines: list[int] = []
+    with gc_paused():
+        if check_file(path, limits):      # a FIFO or device: read whole, without blocking
+            ops = parse_text(read_text(path, limits), path, line_numbers=lines, limits=limits)
+        else:                             # a file: streamed, a line at a time
+            ops = list(_parse_rows(iter_lines(path, limits), path, lines, limits))
+            number_ops(ops, lines, path)
+    return ops, lines
 
 
 def pair_ops(history: list[dict]) -> list[tuple[dict, dict | None]]:

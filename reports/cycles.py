@@ -1,5 +1,8 @@
 """Drawing of a dependency cycle: transactions on a circle, each edge an arrow labelled
-with its kind (ww, wr, rw, process, realtime) and the key it is about."""
+with its kind (ww, wr, rw, process, realtime) and the key it is about.
+
+The SVG is built here, so everything in it that comes from a history (transaction ids,
+keys, edge kinds) goes through html.escape: the template inserts it as markup."""
 
 from __future__ import annotations
 
@@ -42,8 +45,10 @@ def cycle_svg(cycle: dict, size: int = 360) -> str:
         qx, qy = mx + nx, my + ny
         kind = step["type"]
         color = EDGE_COLORS.get(kind, "#555")
+        # Only the edge kinds drawn above have a marker; anything else (never data) gets none.
+        marker = f' marker-end="url(#arrow-{kind})"' if kind in EDGE_COLORS else ""
         out.append(f'<path d="M {sx:.1f} {sy:.1f} Q {qx:.1f} {qy:.1f} {ex:.1f} {ey:.1f}" fill="none" '
-                   f'stroke="{color}" stroke-width="2" marker-end="url(#arrow-{kind})"/>')
+                   f'stroke="{color}" stroke-width="2"{marker}/>')
         label = kind + (f" {step['key']}" if step.get("key") is not None else "")
         out.append(f'<text x="{mx + nx * 1.25:.1f}" y="{my + ny * 1.25 + 4:.1f}" text-anchor="middle" '
                    f'fill="{color}">{escape(str(label))}</text>')

@@ -6,8 +6,18 @@ reason (a checker that could not decide is neither a pass nor a failure).
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
+
+# Characters XML 1.0 cannot hold at all, even escaped. ElementTree escapes markup but
+# writes these as they are, and the file would not parse: they are replaced.
+_NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _xml(text) -> str:
+    """`text` as a string XML can hold (ElementTree escapes <, >, & and quotes)."""
+    return _NOT_XML.sub("\ufffd", str(text))
 
 
 def _summary(result: dict) -> str:
@@ -27,19 +37,20 @@ def _summary(result: dict) -> str:
 
 def render(suite_name: str, results: dict) -> str:
     checkers = {k: v for k, v in results.items() if isinstance(v, dict) and "valid" in v}
-    suite = ET.Element("testsuite", name=suite_name, tests=str(len(checkers)),
+    suite = ET.Element("testsuite", name=_xml(suite_name), tests=str(len(checkers)),
                        failures=str(sum(1 for r in checkers.values() if r["valid"] is False)),
                        skipped=str(sum(1 for r in checkers.values()
                                        if r["valid"] not in (True, False))))
     for name, result in checkers.items():
-        case = ET.SubElement(suite, "testcase", classname=suite_name, name=name,
-                             time=str(result.get("elapsed_s", 0)))
+        case = ET.SubElement(suite, "testcase", classname=_xml(suite_name), name=_xml(name),
+                             time=_xml(result.get("elapsed_s", 0)))
         if result["valid"] is False:
-            ET.SubElement(case, "failure", message=_summary(result)[:500]).text = _summary(result)
+            summary = _xml(_summary(result))
+            ET.SubElement(case, "failure", message=summary[:500]).text = summary
         elif result["valid"] is not True:
             reason = result.get("unknown_reason") or result.get("reason") or result.get("error") \
                 or "the checker could not decide"
-            ET.SubElement(case, "skipped", message=str(reason)[:500])
+            ET.SubElement(case, "skipped", message=_xml(reason)[:500])
     return ET.tostring(suite, encoding="unicode", xml_declaration=True)
 
 

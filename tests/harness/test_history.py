@@ -98,3 +98,31 @@ def test_a_full_disk_stops_recording_with_what_is_on_disk(tmp_path):
         w.append({"type": "ok", "process": 0, "f": "read", "value": 1})
     with pytest.raises(HistoryWriteError):
         w.append({"type": "invoke", "process": 1, "f": "read", "value": None})
+
+
+def test_bytes_that_are_not_utf8_are_an_input_error_not_a_decode_error(tmp_path):
+    path = tmp_path / "h.jsonl"
+    path.write_bytes(b'{"index":0,"type":"invoke","process":0,"f":"read","value":null}\n'
+                     b'{"index":1,"type":"ok","process":0,"f":"read","value":"\xc3"}\n')
+    with pytest.raises(InputError, match=r"h.jsonl:2: not UTF-8"):
+        read_history(str(path))
+
+
+def test_indexes_are_validated_and_absent_ones_numbered_in_file_order(tmp_path):
+    path = tmp_path / "h.jsonl"
+    path.write_text('{"type":"invoke","process":0,"f":"read","value":null}\n'
+                    '{"type":"ok","process":0,"f":"read","value":null}\n')
+    assert [op["index"] for op in read_history(str(path))] == [0, 1]
+    path.write_text('{"index":5,"type":"invoke","process":0,"f":"read","value":null}\n'
+                    '{"index":5,"type":"ok","process":0,"f":"read","value":null}\n')
+    with pytest.raises(InputError, match=r"h.jsonl:2: index 5 does not follow index 5"):
+        read_history(str(path))
+
+
+def test_parse_lines_reports_line_numbers_and_validates_index_type():
+    from harness.history import parse_lines
+    lines = ['\n', '{"index":0,"type":"invoke","process":0,"f":"read"}\n']
+    numbers = []
+    assert len(list(parse_lines(lines, "h", line_numbers=numbers))) == 1 and numbers == [2]
+    with pytest.raises(InputError, match=r"h:1: field `index` must be a non-negative integer"):
+        list(parse_lines(['{"index":"x","type":"invoke","process":0,"f":"read"}\n'], "h"))
