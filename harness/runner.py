@@ -343,6 +343,7 @@ class Run:
 
     def __init__(self, cfg: TestConfig, plan: Plan, echo):
         self.cfg, self.plan, self.echo = cfg, plan, echo
+        self.started = time.monotonic()
         self.resources = Resources()
         self.stop = threading.Event()
         self.clock = Clock()
@@ -512,7 +513,6 @@ def _execute(run: Run, client, image_tag, run_id, rng, config
 def _conclude(run: Run, config: dict, run_dir: Path, failure: HarnessError | None,
               interrupted: bool, echo) -> RunOutcome:
     from reports import html as html_report
-    from reports import junit as junit_report
 
     cfg = run.cfg
     run_info = run_summary(run)
@@ -525,6 +525,7 @@ def _conclude(run: Run, config: dict, run_dir: Path, failure: HarnessError | Non
     if failure is not None and not any(op.get("process") != "nemesis" for op in ops):
         results = {"valid": UNKNOWN, "error": str(failure), "run": run_info}
         store.write_json(run_dir / "results.json", results)
+        _write_reports(run, config, run_dir, ops, results, echo)
         return RunOutcome(failure.exit_code, run_dir, results, str(failure))
 
     echo(f"checking {len(ops)} events ({run.history.completions['ok']} ok, "
@@ -542,14 +543,7 @@ def _conclude(run: Run, config: dict, run_dir: Path, failure: HarnessError | Non
         results["valid"] = UNKNOWN
         results["error"] = str(failure)
     store.write_json(run_dir / "results.json", results)
-    try:
-        junit_report.write(run_dir / "junit.xml", cfg.test_name, results)
-        html_report.write(run_dir / "report.html", title=cfg.test_name, config=config,
-                          history=ops, results=results)
-    except Exception as e:   # the verdict stands without the report; keep the traceback
-        log.exception("writing the report failed")
-        echo(f"warning: could not write the report ({type(e).__name__}: {e}); "
-             f"results are in {run_dir / 'results.json'}", err=True)
+    _write_reports(run, config, run_dir, ops, results, echo)
     if failure is not None:
         what = "interrupted" if interrupted else "failed"
         return RunOutcome(failure.exit_code, run_dir, results,
@@ -559,6 +553,37 @@ def _conclude(run: Run, config: dict, run_dir: Path, failure: HarnessError | Non
     if reasons:
         line += "; " + "; ".join(reasons)
     return RunOutcome(exit_code_for(results["valid"]), run_dir, results, line)
+
+
+def rerun_command(cfg: TestConfig) -> str:
+    """The command that repeats this run (same options, same seed)."""
+    import shlex
+    argv = list(sys.argv[1:]) if sys.argv and sys.argv[0].endswith(("harness", "cli.py")) \
+        else ["test", "--system", cfg.system]
+    if "--seed" not in argv:
+        argv += ["--seed", str(cfg.seed)]
+    return shlex.join(["harness", *argv])
+
+
+def _write_reports(run: Run, config: dict, run_dir: Path, ops: list, results: dict,
+                   echo) -> None:
+    """junit.xml and report.html, for every run however it ended; a failure to write them
+    is a warning (the verdict is in results.json), never a lost verdict."""
+    from reports import html as html_report
+    from reports import junit as junit_report
+
+    cfg = run.cfg
+    properties = {"seed": cfg.seed, "run_dir": str(run_dir), "rerun": rerun_command(cfg),
+                  "exit_code": exit_code_for(results.get("valid"))}
+    wall = time.monotonic() - run.started
+    try:
+        junit_report.write(run_dir / "junit.xml", cfg.test_name, results, properties, wall)
+        html_report.write(run_dir / "report.html", title=cfg.test_name, config=config,
+                          history=ops, results=results)
+    except Exception as e:   # noqa: BLE001 - keep the traceback in harness.log
+        log.exception("writing the report failed")
+        echo(f"warning: could not write the report ({type(e).__name__}: {e}); "
+             f"results are in {run_dir / 'results.json'}", err=True)
 
 
 def run_summary(run: Run) -> dict:
@@ -587,6 +612,7 @@ def check(workload, history: list[dict], cfg: TestConfig,
     for name, (checker, options) in checkers.items():
         outcomes[name] = check_safe(checker, history, options)
         summaries[name] = summarize(checker, outcomes[name])
+        outcomes[name].setdefault("summary", summaries[name])
     return compose(outcomes), summaries
 
 

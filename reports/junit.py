@@ -1,7 +1,10 @@
 """JUnit XML: one test case per checker, so CI systems show a run like a test suite.
 
 valid -> passed; invalid -> a <failure> with the anomalies; unknown -> <skipped> with the
-reason (a checker that could not decide is neither a pass nor a failure).
+reason (a checker that could not decide is neither a pass nor a failure). A run that
+failed (interrupted, cluster lost, deadline) adds a test case `run` with an <error>, so
+CI never shows it as passed. `properties` (seed, run folder, the rerun command) and the
+run's wall time go on the suite.
 """
 
 from __future__ import annotations
@@ -35,17 +38,30 @@ def _summary(result: dict) -> str:
     return "; ".join(parts) or "invalid"
 
 
-def render(suite_name: str, results: dict) -> str:
+def render(suite_name: str, results: dict, properties: dict | None = None,
+           time_s: float | None = None) -> str:
     checkers = {k: v for k, v in results.items() if isinstance(v, dict) and "valid" in v}
-    suite = ET.Element("testsuite", name=_xml(suite_name), tests=str(len(checkers)),
+    error = results.get("error")
+    suite = ET.Element("testsuite", name=_xml(suite_name),
+                       tests=str(len(checkers) + (1 if error else 0)),
                        failures=str(sum(1 for r in checkers.values() if r["valid"] is False)),
+                       errors=str(1 if error else 0),
                        skipped=str(sum(1 for r in checkers.values()
-                                       if r["valid"] not in (True, False))))
+                                       if r["valid"] not in (True, False))),
+                       time=f"{time_s if time_s is not None else 0:.3f}")
+    if properties:
+        props = ET.SubElement(suite, "properties")
+        for key, value in properties.items():
+            ET.SubElement(props, "property", name=_xml(key), value=_xml(value))
+    if error:
+        case = ET.SubElement(suite, "testcase", classname=_xml(suite_name), name="run",
+                             time=f"{time_s if time_s is not None else 0:.3f}")
+        ET.SubElement(case, "error", message=_xml(error)[:500]).text = _xml(error)
     for name, result in checkers.items():
         case = ET.SubElement(suite, "testcase", classname=_xml(suite_name), name=_xml(name),
                              time=_xml(result.get("elapsed_s", 0)))
         if result["valid"] is False:
-            summary = _xml(_summary(result))
+            summary = _xml(result.get("summary") or _summary(result))
             ET.SubElement(case, "failure", message=summary[:500]).text = summary
         elif result["valid"] is not True:
             reason = result.get("unknown_reason") or result.get("reason") or result.get("error") \
@@ -54,5 +70,6 @@ def render(suite_name: str, results: dict) -> str:
     return ET.tostring(suite, encoding="unicode", xml_declaration=True)
 
 
-def write(path: Path, suite_name: str, results: dict) -> None:
-    Path(path).write_text(render(suite_name, results), encoding="utf-8")
+def write(path: Path, suite_name: str, results: dict, properties: dict | None = None,
+          time_s: float | None = None) -> None:
+    Path(path).write_text(render(suite_name, results, properties, time_s), encoding="utf-8")

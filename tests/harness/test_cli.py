@@ -151,7 +151,9 @@ def test_malformed_but_parseable_input_is_exit_4_naming_the_file(tmp_path, ops, 
     path = write_history(tmp_path, ops)
     res = harness("check", path, "--checker", checker)
     assert res.returncode == 4, res.stdout + res.stderr
-    assert res.stderr.startswith(f"error: {path}") and needle in res.stderr
+    import re
+    assert re.match(rf"error: {re.escape(path)}:[12]: ", res.stderr), res.stderr
+    assert needle in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
 
 

@@ -387,8 +387,6 @@ def test_cli_hostile_inputs_are_exit_4_in_one_line(tmp_path, capsys, make):
     assert code == 4 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
-@pytest.mark.xfail(reason="the CLI must pass loaded.semantics.for_model(model) (or the "
-                          "linearizable checker use semantics.initial_for(model))", strict=False)
 def test_cli_checks_an_edn_kv_history_with_model_kv(tmp_path, capsys):
     path = tmp_path / "kv.edn"
     path.write_text(KV_EDN)

@@ -49,7 +49,7 @@ def test_malformed_input_found_by_a_checker_is_exit_4_with_the_file(tmp_path):
     path = history_file(tmp_path)
     res = harness("check", path, "--checker", "malformed-first")
     assert res.returncode == 4, res.stdout + res.stderr
-    assert res.stderr.startswith(f"error: {path}")
+    assert res.stderr.startswith(f"error: {path}:1: ")
     assert "the test plugin finds this op malformed" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
 
