@@ -174,8 +174,19 @@ def validate_numbers(cfg: TestConfig) -> None:
     _number("--deadline", cfg.deadline, positive=True, maximum=2 * MAX_TIME_LIMIT_S)
     _number("--node-memory", cfg.node_memory_mb, minimum=64, maximum=64 * 1024)
     _number("--node-pids", cfg.node_pids, minimum=64, maximum=1_000_000)
+    machine_mb = _machine_memory_mb()
+    if machine_mb and cfg.nodes * cfg.node_memory_mb > machine_mb:
+        raise UsageError(f"--nodes {cfg.nodes} x --node-memory {cfg.node_memory_mb} MiB is more "
+                         f"than this machine's {machine_mb} MiB of memory")
     if cfg.seed is not None and not 0 <= cfg.seed < 2**63:
         raise UsageError(f"--seed must be between 0 and 2^63-1, got {cfg.seed}")
+
+
+def _machine_memory_mb() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def resolve(cfg: TestConfig) -> Plan:

@@ -70,3 +70,11 @@ def test_consistency_models_are_for_transactional_workloads_and_must_exist(monke
     from harness.runner import check
     results, _ = check(plan.workload, [], cfg(consistency_models=["serializable"]))
     assert "elle-list-append" in results
+
+
+def test_nodes_must_fit_in_the_machines_memory(monkeypatch):
+    import harness.runner
+    monkeypatch.setattr(harness.runner, "_machine_memory_mb", lambda: 4096)
+    with pytest.raises(UsageError, match="more than this machine's 4096 MiB"):
+        resolve(cfg(nodes=5, node_memory_mb=1024))
+    resolve(cfg(nodes=3, node_memory_mb=1024))
