@@ -8,6 +8,8 @@ import os
 
 import pytest
 
+from harness.control.docker import RUN
+
 from .conftest import harness, results_of, run_dir_of
 from .test_raftkv_docker import harness_objects
 
@@ -72,3 +74,61 @@ def test_linearizable_default_passes_under_partition_kill_and_pause(docker_clien
     assert started == {"partition", "kill", "pause"}
     assert results_of(store)["linearizable"]["valid"] is True
     assert harness_objects(docker_client, store) == ([], [])
+
+
+def test_process_controls_are_idempotent_and_primaries_follow_the_leader(docker_client):
+    """The System contract on real members: killing a dead member, starting a running
+    one, resuming a running one do nothing; a killed leader is replaced and rejoins as a
+    follower when started; a paused member is down until resumed."""
+    import time
+    import uuid
+
+    from harness import image
+    from harness.control.docker import DockerCluster
+
+    from clusters.etcd import Etcd
+
+    docker_cluster = DockerCluster(docker_client, "etcdtest" + uuid.uuid4().hex[:8],
+                                   image.require(docker_client), 3)
+    try:
+        cluster = docker_cluster.create()
+        etcd = Etcd()
+        etcd.setup(cluster)
+        [leader] = etcd.primaries(cluster)
+        assert sorted(etcd.health(cluster).values()) == ["follower", "follower", "leader"]
+
+        etcd.kill(cluster, leader)
+        etcd.kill(cluster, leader)                       # dead already: nothing happens
+        assert etcd.health(cluster)[leader] == "down"
+        new_leader = wait_for(lambda: etcd.primaries(cluster))
+        assert new_leader and new_leader != [leader]
+
+        etcd.start(cluster, leader)
+        etcd.start(cluster, leader)                      # running already: no second etcd
+        _, count = cluster.exec(leader, "pgrep -c -x etcd", check=False)
+        assert count.strip() == "1"
+        assert wait_for(lambda: etcd.health(cluster)[leader] == "follower")
+
+        follower = next(n for n in cluster.nodes if n not in etcd.primaries(cluster))
+        etcd.resume(cluster, follower)                   # running: nothing happens
+        etcd.pause(cluster, follower)
+        time.sleep(0.2)
+        assert etcd.health(cluster)[follower] == "down"
+        etcd.resume(cluster, follower)
+        assert wait_for(lambda: etcd.health(cluster)[follower] == "follower")
+    finally:
+        docker_cluster.destroy()
+    assert docker_client.containers.list(
+        all=True, filters={"label": f"{RUN}={docker_cluster.run_id}"}) == []
+
+
+def wait_for(probe, timeout_s=15.0):
+    """Poll `probe` until it returns something truthy (returned) or time runs out (the
+    last value returned)."""
+    import time
+    deadline = time.monotonic() + timeout_s
+    value = probe()
+    while not value and time.monotonic() < deadline:
+        time.sleep(0.2)
+        value = probe()
+    return value
