@@ -2,4 +2,4 @@
 
 BUILTINS names the bundled ones (entry points in the group `harness.systems` add more)."""
 
-BUILTINS = {"raftkv": "clusters.raftkv:RaftKV"}
+BUILTINS = {"raftkv": "clusters.raftkv:RaftKV", "etcd": "clusters.etcd:Etcd"}
