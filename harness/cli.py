@@ -122,7 +122,7 @@ def _assignments(values, flag: str) -> dict[str, str]:
 @click.option("--store", "store_dir", default="store", show_default=True,
               help="Where runs are stored.")
 @click.option("--system-opt", "system_opts", multiple=True, metavar="NAME[=VALUE]",
-              help="System option, repeatable (raftkv: unsafe-reads, no-fsync).")
+              help="System option, repeatable (see `harness list system`).")
 @click.option("--workload-opt", "workload_opts", multiple=True, metavar="NAME=VALUE",
               help="Workload option, repeatable (e.g. live-keys=8).")
 @click.option("--nemesis-opt", "nemesis_opts", multiple=True, metavar="NEMESIS.NAME=VALUE",
