@@ -20,11 +20,11 @@ MalformedOp becomes `valid: "unknown"` with the error, so a crash is never a ver
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import logging
 import traceback
 from typing import Any, Protocol
+
+from harness.gcpause import gc_paused  # noqa: F401 - re-exported for the analyses
 
 UNKNOWN = "unknown"
 
@@ -55,23 +55,6 @@ class MalformedOp(ValueError):
         super().__init__(what)
         self.op = op
         self.what = what
-
-
-@contextlib.contextmanager
-def gc_paused():
-    """Pause the cyclic garbage collector around an analysis.
-
-    A large history creates millions of small containers that are all still alive, and the
-    collector would rescan them again and again (turning linear work superlinear). The
-    analyses make no reference cycles worth collecting before they return.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 class Checker(Protocol):

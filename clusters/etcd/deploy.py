@@ -31,6 +31,8 @@ from concurrent.futures import ThreadPoolExecutor
 from harness.errors import DeployError, UsageError
 from harness.options import Option
 
+from ..daemon import PidFileDaemon, detached
+
 from .client import CLIENT_PORT, EtcdClient
 
 log = logging.getLogger(__name__)
@@ -48,7 +50,7 @@ HEARTBEAT_MS = 100
 ELECTION_MS = 1000
 
 
-class Etcd:
+class Etcd(PidFileDaemon):
     """A real etcd 3.4 cluster (register, set and list-append workloads).
 
     Capabilities: kill/start and pause/resume of a member's etcd process, the current
@@ -56,6 +58,7 @@ class Etcd:
     health probe (each member's role as it answers now)."""
 
     name = "etcd"
+    pid_file = PID_FILE
     default_workload = "register"
     workloads = ("register", "set", "list-append")
     capabilities = frozenset({"kill", "pause", "primaries", "log-files", "health"})
@@ -102,24 +105,7 @@ class Etcd:
             f"--heartbeat-interval {HEARTBEAT_MS}", f"--election-timeout {ELECTION_MS}",
         ])
         wrapper = f"echo $$ > {PID_FILE}; {etcd}"
-        return (
-            f"if [ -f {PID_FILE} ] && kill -0 $(cat {PID_FILE}) 2>/dev/null; then exit 0; fi; "
-            f"cd / && setsid sh -c {shlex.quote(wrapper)} >>{LOG_FILE} 2>&1 </dev/null & "
-            f"sleep 0.05"
-        )
-
-    def start(self, cluster, node) -> None:
-        cluster.exec(node, self.start_command(cluster, node), timeout=10)
-
-    def kill(self, cluster, node) -> None:
-        cluster.exec(node, f"[ -f {PID_FILE} ] && kill -9 $(cat {PID_FILE}) 2>/dev/null; "
-                           f"rm -f {PID_FILE}; true", timeout=10)
-
-    def pause(self, cluster, node) -> None:
-        cluster.exec(node, f"[ -f {PID_FILE} ] && kill -STOP $(cat {PID_FILE}); true", timeout=10)
-
-    def resume(self, cluster, node) -> None:
-        cluster.exec(node, f"[ -f {PID_FILE} ] && kill -CONT $(cat {PID_FILE}); true", timeout=10)
+        return detached(f"sh -c {shlex.quote(wrapper)}", PID_FILE, LOG_FILE)
 
     # ---- observation
     def status(self, cluster, node, timeout_s: float = STATUS_TIMEOUT_S) -> dict | None:

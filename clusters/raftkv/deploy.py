@@ -21,6 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from harness.errors import DeployError, UsageError
 from harness.options import Option
 
+from ..daemon import PidFileDaemon, detached
+
 from .client import CLIENT_PORT, RaftKVClient
 
 log = logging.getLogger(__name__)
@@ -34,7 +36,7 @@ PEER_PORT = 7000
 READY_TIMEOUT_S = 15.0
 
 
-class RaftKV:
+class RaftKV(PidFileDaemon):
     """The bundled Raft key-value store (register workload), with two unsafe modes.
 
     Declares what nemeses may ask of it: kill/start and pause/resume of a node's server
@@ -42,6 +44,7 @@ class RaftKV:
     node's Raft role)."""
 
     name = "raftkv"
+    pid_file = PID_FILE
     default_workload = "register"
     workloads = ("register",)
     capabilities = frozenset({"kill", "pause", "primaries", "log-files", "health"})
@@ -75,26 +78,10 @@ class RaftKV:
         peers = ",".join(f"{n}={cluster.ips[n]}" for n in cluster.nodes)
         flags = " ".join(f"--{o}" for o in self.flags)
         server = f"{REMOTE_DIR}/server/raftkv_server.py"
-        return (
-            f"if [ -f {PID_FILE} ] && kill -0 $(cat {PID_FILE}) 2>/dev/null; then exit 0; fi; "
-            f"cd / && setsid python3 {server} --id {shlex.quote(node)} --peers {peers} "
-            f"--client-port {CLIENT_PORT} --peer-port {PEER_PORT} --data-dir {DATA_DIR} "
-            f"--pid-file {PID_FILE} {flags} >>{LOG_DIR}/server.log 2>&1 </dev/null & "
-            f"sleep 0.05"
-        )
-
-    def start(self, cluster, node) -> None:
-        cluster.exec(node, self.start_command(cluster, node), timeout=10)
-
-    def kill(self, cluster, node) -> None:
-        cluster.exec(node, f"[ -f {PID_FILE} ] && kill -9 $(cat {PID_FILE}) 2>/dev/null; "
-                           f"rm -f {PID_FILE}; true", timeout=10)
-
-    def pause(self, cluster, node) -> None:
-        cluster.exec(node, f"[ -f {PID_FILE} ] && kill -STOP $(cat {PID_FILE}); true", timeout=10)
-
-    def resume(self, cluster, node) -> None:
-        cluster.exec(node, f"[ -f {PID_FILE} ] && kill -CONT $(cat {PID_FILE}); true", timeout=10)
+        return detached(f"python3 {server} --id {shlex.quote(node)} --peers {peers} "
+                        f"--client-port {CLIENT_PORT} --peer-port {PEER_PORT} "
+                        f"--data-dir {DATA_DIR} --pid-file {PID_FILE} {flags}",
+                        PID_FILE, f"{LOG_DIR}/server.log")
 
     # ---- observation
     def status(self, cluster, node, timeout_s: float = 0.5) -> dict | None:

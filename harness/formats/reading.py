@@ -22,8 +22,6 @@ one-line error, never in a hang, a traceback or unbounded memory:
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
 import os
 import re
@@ -33,6 +31,7 @@ import time
 from dataclasses import dataclass
 
 from ..errors import EXIT_UNKNOWN, HarnessError, InputError
+from ..gcpause import gc_paused  # noqa: F401 - re-exported for the loaders
 
 # Deepest nesting of containers in an op (the op map itself counts as one level). Real
 # histories need at most 4 or 5 (an op, its txn list, a micro-op, a read's list).
@@ -82,23 +81,6 @@ class Limits:
 
 
 NO_LIMITS = Limits()
-
-
-@contextlib.contextmanager
-def gc_paused():
-    """Pause the cyclic garbage collector while a history is parsed.
-
-    Parsing creates hundreds of thousands of containers that all stay alive; the collector
-    would rescan them again and again (it tripled the time to read a 200,000-element JSON
-    array). Parsing makes no reference cycles worth collecting.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _too_large(path: str, limit: int) -> InputError:
