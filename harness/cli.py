@@ -141,10 +141,13 @@ def _assignments(values, flag: str) -> dict[str, str]:
 @click.option("--node-pids", type=int, default=2048, show_default=True,
               help="Process limit of each node container.")
 @click.option("--keep-cluster", is_flag=True, help="Leave the containers running afterwards.")
+@click.option("--test-count", type=click.IntRange(1, 10_000), default=1, show_default=True,
+              help="Repeat the test up to this many times, stopping at the first run that is "
+                   "not valid (each with a new seed unless --seed is given).")
 @_with_plugin_flags
 def test_cmd(system, workload, nemesis, nodes, concurrency, time_limit, rate, nemesis_interval,
              seed, store_dir, system_opts, workload_opts, nemesis_opts, check_time_limit,
-             consistency_models, deadline, node_memory, node_pids, keep_cluster,
+             consistency_models, deadline, node_memory, node_pids, keep_cluster, test_count,
              **plugin_flags):
     """Deploy a cluster, run a workload under faults, check the history, write a report."""
     from .options import parse_assignments
@@ -162,6 +165,21 @@ def test_cmd(system, workload, nemesis, nodes, concurrency, time_limit, rate, ne
                      consistency_models=list(consistency_models), node_memory_mb=node_memory, node_pids=node_pids,
                      keep_cluster=keep_cluster, deadline=deadline)
     _apply_plugin_flags(cfg, plugin_flags)
+    code = EXIT_VALID
+    for attempt in range(1, test_count + 1):
+        if test_count > 1:
+            click.echo(f"run {attempt} of at most {test_count}")
+            if attempt > 1 and seed is None:
+                cfg.seed = None          # a fresh seed for each repetition
+        code = _run_and_report(cfg)
+        if code != EXIT_VALID:
+            break
+    sys.exit(code)
+
+
+def _run_and_report(cfg) -> int:
+    from .runner import run_test
+
     outcome = run_test(cfg, echo=click.echo)
     click.echo(outcome.message, err=outcome.exit_code >= EXIT_HARNESS_FAILURE)
     if outcome.run_dir is not None:
@@ -169,7 +187,61 @@ def test_cmd(system, workload, nemesis, nodes, concurrency, time_limit, rate, ne
         if report.exists():
             click.echo(f"report: {report}")
         click.echo(f"history: {outcome.run_dir / 'history.jsonl'}")
-    sys.exit(outcome.exit_code)
+    if cfg.keep_cluster and outcome.results is not None:
+        run_id = (outcome.results.get("run") or {}).get("run_id")
+        if run_id:
+            click.echo(f"cluster kept: remove it with `harness clean --run {run_id} --all`")
+    return outcome.exit_code
+
+
+@cli.command("runs")
+@click.option("--store", "store_dir", default="store", show_default=True)
+def runs_cmd(store_dir):
+    """List the runs in a store: start, test, verdict, duration, seed, folder."""
+    from .runs import list_runs
+
+    for run in list_runs(store_dir):
+        duration = f"{run.duration_s:.0f}s" if run.duration_s is not None else "-"
+        click.echo(f"{run.path.name}  {run.verdict:<9} {duration:>6}  seed {run.seed}  "
+                   f"{run.test}  {run.path}")
+
+
+@cli.command("rerun")
+@click.argument("run_ref", metavar="RUN")
+@click.option("--store", "store_dir", default="store", show_default=True)
+def rerun_cmd(run_ref, store_dir):
+    """Run a test again from a run's test.json: same options, same seed (RUN: its folder,
+    `latest`, or its timestamp)."""
+    from .runner import TestConfig
+    from .runs import config_of, find_run
+
+    run = find_run(store_dir, run_ref)
+    cfg = config_of(run, TestConfig)
+    cfg.store = store_dir
+    click.echo(f"rerunning {run.test} from {run.path} (seed {cfg.seed})")
+    sys.exit(_run_and_report(cfg))
+
+
+@cli.command("serve")
+@click.option("--store", "store_dir", default="store", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (loopback: only this machine).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+def serve_cmd(store_dir, host, port):
+    """Browse the runs of a store in a web browser (their reports and files)."""
+    from .runs import list_runs
+    from .serve import make_server
+
+    list_runs(store_dir)            # a missing store is a usage error, before listening
+    try:
+        server = make_server(store_dir, host, port)
+    except OSError as e:
+        raise UsageError(f"--port {port}: cannot listen on {host}:{port} ({e.strerror})") from None
+    click.echo(f"serving {store_dir} at http://{host}:{server.server_address[1]}/ (Ctrl-C to stop)")
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
 
 
 def _concurrency(text: str | None, nodes: int) -> int | None:

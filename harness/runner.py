@@ -355,6 +355,7 @@ class Run:
     def __init__(self, cfg: TestConfig, plan: Plan, echo):
         self.cfg, self.plan, self.echo = cfg, plan, echo
         self.started = time.monotonic()
+        self.run_id: str | None = None
         self.resources = Resources()
         self.stop = threading.Event()
         self.clock = Clock()
@@ -396,6 +397,7 @@ def run_test(cfg: TestConfig, echo=_print) -> RunOutcome:
     log.info("run %s: %s (seed %d) in %s", run_id, cfg.test_name, cfg.seed, run_dir)
 
     run = Run(cfg, plan, echo)
+    run.run_id = run_id
     try:
         run.history = HistoryWriter(str(run_dir / "history.jsonl"))
     except HarnessError:
@@ -566,11 +568,13 @@ def _conclude(run: Run, config: dict, run_dir: Path, failure: HarnessError | Non
     return RunOutcome(exit_code_for(results["valid"]), run_dir, results, line)
 
 
-def rerun_command(cfg: TestConfig) -> str:
-    """The command that repeats this run (same options, same seed)."""
+def rerun_command(cfg: TestConfig, run_dir: Path) -> str:
+    """The command that repeats this run (same options, same seed): the `harness test`
+    command line it was started with plus its seed, or else `harness rerun RUN_DIR`."""
     import shlex
-    argv = list(sys.argv[1:]) if sys.argv and sys.argv[0].endswith(("harness", "cli.py")) \
-        else ["test", "--system", cfg.system]
+    argv = list(sys.argv[1:])
+    if argv[:1] != ["test"]:
+        return shlex.join(["harness", "rerun", str(run_dir)])
     if "--seed" not in argv:
         argv += ["--seed", str(cfg.seed)]
     return shlex.join(["harness", *argv])
@@ -584,7 +588,7 @@ def _write_reports(run: Run, config: dict, run_dir: Path, ops: list, results: di
     from reports import junit as junit_report
 
     cfg = run.cfg
-    properties = {"seed": cfg.seed, "run_dir": str(run_dir), "rerun": rerun_command(cfg),
+    properties = {"seed": cfg.seed, "run_dir": str(run_dir), "rerun": rerun_command(cfg, run_dir),
                   "exit_code": exit_code_for(results.get("valid"))}
     wall = time.monotonic() - run.started
     try:
@@ -599,7 +603,7 @@ def _write_reports(run: Run, config: dict, run_dir: Path, ops: list, results: di
 
 def run_summary(run: Run) -> dict:
     """What the run did besides the workload: faults per nemesis, the cluster's health."""
-    info: dict = {}
+    info: dict = {"run_id": run.run_id}
     if run.dispatcher is not None:
         info["nemeses"] = run.dispatcher.stats
     elif run.plan.nemeses:
