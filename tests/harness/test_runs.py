@@ -82,3 +82,13 @@ def test_test_count_repeats_until_the_first_run_that_is_not_valid(monkeypatch, c
         main(["test", "--system", "raftkv", "--test-count", "5"])
     assert e.value.code == 1 and len(seeds) == 3 and len(set(seeds)) == 3
     assert "run 3 of at most 5" in capsys.readouterr().out
+
+
+def test_the_pytest_plugin_passes_options_and_reports_anomalies():
+    from harness.pytest_plugin import HarnessResult, _options
+    assert _options(["unsafe-reads", "live-keys=8"]) == {"unsafe-reads": "true", "live-keys": "8"}
+    assert _options({"a": 1}) == {"a": 1} and _options(None) == {}
+    result = HarnessResult(1, False, "m", None, {
+        "valid": False, "linearizable": {"valid": False, "invalid_keys": [3]},
+        "stats": {"valid": True}})
+    assert result.anomalies == {"linearizable": [3]}
