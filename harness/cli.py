@@ -21,6 +21,22 @@ from .errors import (EXIT_HARNESS_FAILURE, EXIT_USAGE, EXIT_VALID, HarnessError,
                      UsageError)
 
 
+def _complete(kind: str):
+    """Shell completion of plugin names from the registry (`_HARNESS_COMPLETE=bash_source
+    harness` prints the bash hook)."""
+    def complete(ctx, param, incomplete):
+        from . import registry
+        return [n for n in registry.names(kind) if n.startswith(incomplete)]
+    return complete
+
+
+def _complete_nemeses(ctx, param, incomplete):
+    from . import registry
+    done, _, last = incomplete.rpartition(",")
+    prefix = f"{done}," if done else ""
+    return [prefix + n for n in registry.names("nemesis") if n.startswith(last)]
+
+
 def _split_names(value: str | None) -> list[str]:
     if not value:
         return []
@@ -103,9 +119,12 @@ def _assignments(values, flag: str) -> dict[str, str]:
 
 
 @cli.command("test", epilog=_plugin_help())
-@click.option("--system", required=True, help="System to test (e.g. raftkv).")
-@click.option("--workload", help="Workload (default: the system's natural one).")
+@click.option("--system", required=True, shell_complete=_complete("system"),
+              help="System to test (`harness list system`: raftkv, etcd, ...).")
+@click.option("--workload", shell_complete=_complete("workload"),
+              help="Workload (default: the system's natural one; `harness list workload`).")
 @click.option("--nemesis", "nemesis", default="", metavar="N[,N...]",
+              shell_complete=_complete_nemeses,
               help="Faults to inject, comma-separated (see `harness list nemesis`).")
 @click.option("--nodes", type=int, default=5, show_default=True,
               help="Cluster size (1 to 15).")
@@ -308,7 +327,9 @@ def list_cmd(kind):
 
 @cli.command("check")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--checker", default="linearizable", show_default=True, help="Checker to run.")
+@click.option("--checker", default="linearizable", show_default=True,
+              shell_complete=_complete("checker"),
+              help="Checker to run (`harness list checker`).")
 @click.option("--model", help="Model for the linearizable checker: cas-register, register, kv, "
                               "set, fifo-queue, mutex, multi-register  [default: per format]")
 @click.option("--init", "init_json", metavar="JSON",

@@ -195,3 +195,15 @@ def test_bank_accounts_flag_flags_an_unexpected_account(tmp_path):
     assert harness("check", path, "--checker", "bank", "--total", "10").returncode == 0
     res = harness("check", path, "--checker", "bank", "--total", "10", "--accounts", "0,1")
     assert res.returncode == 1, res.stdout + res.stderr
+
+
+def test_shell_completion_offers_plugin_names_from_the_registry():
+    env = {**os.environ, "COMP_WORDS": "harness test --system r", "COMP_CWORD": "3",
+           "_HARNESS_COMPLETE": "bash_complete"}
+    res = subprocess.run([sys.executable, "-m", "harness.cli"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60, env=env)
+    assert "raftkv" in res.stdout and "etcd" not in res.stdout
+    env.update(COMP_WORDS="harness test --nemesis partition,k")
+    res = subprocess.run([sys.executable, "-m", "harness.cli"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60, env=env)
+    assert "partition,kill" in res.stdout
