@@ -3,8 +3,8 @@
 Installed with harness (entry point `pytest11`), it gives every test the fixture
 `harness_test`, a function that runs one harness test and returns a `HarnessResult`:
 
-    def test_raftkv_survives_partitions(harness_test):
-        result = harness_test("raftkv", nemesis=["partition"], time_limit=20)
+    def test_my_system_survives_my_nemesis(harness_test):
+        result = harness_test("mysystem", nemesis=["mynemesis"], time_limit=20)
         assert result.valid is True, result.message
 
 Arguments: `system`, `workload`, `nemesis` (list), `time_limit`, `nodes`,

@@ -33,9 +33,14 @@ SCRIPT, IMG = HOSTILE[0], HOSTILE[1]
 
 # What the report itself writes (HTML and the inline SVG); anything else came from data.
 REPORT_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "span",
+               "a", "details", "summary", "strong",
                "table", "tr", "th", "td", "div", "ol", "ul", "li", "code", "pre", "svg", "defs",
                "marker", "path", "text", "circle", "rect", "line", "polyline"}
-REPORT_ATTRS = {"lang", "charset", "class", "style", "start", "xmlns", "width", "height",
+# The report's own links: anchors within it and the run's files beside it.
+REPORT_LINKS = {"#checkers", "#counterexamples", "#latency", "#operations", "#faults",
+                "#configuration", "#raw", "history.jsonl", "results.json", "junit.xml",
+                "harness.log", "test.json", "nodes/"}
+REPORT_ATTRS = {"href", "id", "open", "lang", "charset", "class", "style", "start", "xmlns", "width", "height",
                 "font-family", "font-size", "font-weight", "id", "viewbox", "refx", "refy",
                 "markerwidth", "markerheight", "orient", "d", "fill", "stroke", "stroke-width",
                 "marker-end", "x", "y", "x1", "x2", "y1", "y2", "cx", "cy", "r", "rx",
@@ -73,6 +78,8 @@ def assert_no_markup_from_data(page: str) -> str:
         for name, value in attrs:
             assert name in REPORT_ATTRS, f"attribute {name}= on <{tag}> came from the data"
             assert "javascript:" not in (value or "")
+            if name == "href":
+                assert value in REPORT_LINKS, f"link {value!r} came from the data"
     return "".join(parser.text)
 
 
@@ -174,7 +181,7 @@ def test_every_report_view_renders_hostile_data_as_text():
     page = html.render(title=HOSTILE[0], config=config, history=history, results=results)
     # The views are all there (else the test proves nothing).
     for view in ('class="lanes"', 'class="cycle"', 'class="plot"', "<th>fault</th>", "wrong-total",
-                 "<h2>Configuration", "<h2>Results", "is not linearizable", "<th>f</th>"):
+                 '<h2 id="configuration">Configuration', '<h2 id="raw">Results', "is not linearizable", "<th>f</th>"):
         assert view in page
     text = assert_no_markup_from_data(page)
     for h in HOSTILE:
