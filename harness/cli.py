@@ -456,10 +456,10 @@ def check_cmd(files, checker, model, init_json, fmt, time_limit, memory_limit, e
                              f"{e.what} (op {_brief(e.op)})") from None
         verdicts.append(result["valid"])
         per_file[path] = result
+        summary = summarize(checker_obj, result)
         if as_json:
             click.echo(json.dumps({"file": path, "format": loaded.format, **result}, default=str))
         else:
-            summary = summarize(checker_obj, result)
             click.echo(f"{path}: {verdict_word(result['valid'])}"
                        + (f" ({summary})" if summary else ""))
         if report_path:
@@ -467,7 +467,8 @@ def check_cmd(files, checker, model, init_json, fmt, time_limit, memory_limit, e
             _write_output("--report", report_path, lambda: html.write(
                 report_path, title=os.path.basename(path),
                 config={"file": path, "format": loaded.format, "checker": checker},
-                history=loaded.ops, results={"valid": result["valid"], checker: result}))
+                history=loaded.ops,
+                results={"valid": result["valid"], checker: {**result, "summary": summary}}))
     if junit_path:
         from reports import junit
         _write_output("--junit", junit_path, lambda: junit.write(
