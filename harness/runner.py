@@ -366,13 +366,28 @@ class Run:
         self.history: HistoryWriter | None = None
 
     def end_open_faults(self) -> None:
-        """Record the end of every fault still in force, then heal everything."""
+        """Heal everything and record the end of every fault still in force.
+
+        A run stopped while a fault was being started (Ctrl-C mid-start) has that fault in
+        force but its start never recorded (the interpreter stopped before the completion
+        reached it): the start is recorded now, marked `recorded_late`, so every end in the
+        history has its start."""
         dispatcher = self.dispatcher
         if dispatcher is None:
             return
-        active = list(dispatcher.active)
+        with dispatcher.lock:          # waits for a start still in progress
+            active = list(dispatcher.active)
+        recorded = {}
+        for op in self.history.recent():
+            if op.get("process") == "nemesis" and isinstance(op.get("value"), dict):
+                recorded[op.get("f")] = op["value"].get("phase")
         errors = dispatcher.heal_all()
         for kind in active:
+            if recorded.get(kind) != "start":
+                start = dict(dispatcher.last_start.get(kind) or {"phase": "start"})
+                self.history.append({"process": "nemesis", "type": "info", "f": kind,
+                                     "value": {**start, "recorded_late": True},
+                                     "time": self.clock()})
             value = {"phase": "end", "final": True}
             if kind in errors:
                 value.update(failed=True, error=errors[kind])

@@ -121,6 +121,7 @@ class NemesisDispatcher:
         self.active: list[str] = []
         self.lock = threading.Lock()
         self.stats = {kind: dict.fromkeys(COUNTERS, 0) for kind in nemeses}
+        self.last_start: dict[str, dict] = {}     # kind -> what its last start did
 
     def invoke(self, op: dict) -> dict:
         action = (op.get("value") or {}).get("action")
@@ -163,6 +164,7 @@ class NemesisDispatcher:
             counts["partial"] += 1
             log.error("nemesis %s: the fault took effect only partly: %s", kind, value["errors"])
         self.active.append(kind)
+        self.last_start[kind] = value
         log.info("nemesis: %s %s", kind, value)
         return {"type": "info", "f": kind, "value": value}
 

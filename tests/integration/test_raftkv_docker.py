@@ -153,6 +153,15 @@ def test_interrupt_mid_run_heals_cleans_up_and_keeps_the_history(docker_client, 
     history = [json.loads(line) for line in open(os.path.join(run_dir, "history.jsonl"))]
     phases = [op["value"]["phase"] for op in history if op["process"] == "nemesis" and op.get("value")]
     assert phases and phases.count("start") == phases.count("end")    # healed, and recorded
+    # Honest artifacts: no green anywhere for a run that did not complete.
+    assert results["valid"] == "unknown"
+    import xml.etree.ElementTree as ET
+    suite = ET.parse(os.path.join(run_dir, "junit.xml")).getroot()
+    assert suite.get("errors") == "1" and suite.find("testcase[@name='run']/error") is not None
+    props = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    assert props["seed"] and props["rerun"].startswith("harness test") and props["run_dir"]
+    report = open(os.path.join(run_dir, "report.html")).read()
+    assert "The run did not complete" in report and 'class="verdict unknown"' in report
 
 
 def test_a_run_past_its_hard_deadline_cleans_up_and_exits_3(docker_client, tmp_path):

@@ -161,3 +161,21 @@ def test_impossible_faults_are_named_by_the_nemesis(cls, options, nodes, ok):
     from harness.options import build
     nemesis = build(registry.lookup("nemesis", cls), cls, options, "--nemesis-opt")
     assert (nemesis.problems(nodes) == []) is ok
+
+
+def test_a_fault_started_but_never_recorded_gets_its_start_recorded_before_its_end(tmp_path):
+    """Ctrl-C while a start is in flight: the interpreter never records the start, the
+    teardown heals it; the history must still pair every end with a start."""
+    from harness.history import HistoryWriter
+    from harness.interpreter import Clock
+    from harness.runner import Run, TestConfig
+    d = NemesisDispatcher({"kill": FakeNemesis("kill")}, run=None, rng=random.Random(0))
+    d.invoke({"value": {"action": "start", "fault": "kill"}})      # completion never recorded
+    run = Run(TestConfig(system="raftkv"), plan=None, echo=lambda *a, **k: None)
+    run.dispatcher, run.clock = d, Clock()
+    run.history = HistoryWriter(str(tmp_path / "h.jsonl"))
+    run.end_open_faults()
+    run.history.close()
+    events = [(op["f"], op["value"]["phase"]) for op in run.history.read_back()]
+    assert events == [("kill", "start"), ("kill", "end")]
+    assert run.history.read_back()[0]["value"]["recorded_late"] is True
