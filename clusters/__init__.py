@@ -2,4 +2,5 @@
 
 BUILTINS names the bundled ones (entry points in the group `harness.systems` add more)."""
 
-BUILTINS = {"raftkv": "clusters.raftkv:RaftKV", "etcd": "clusters.etcd:Etcd"}
+BUILTINS = {"raftkv": "clusters.raftkv:RaftKV", "etcd": "clusters.etcd:Etcd",
+            "pgha": "clusters.pgha:PgHA"}

@@ -41,7 +41,7 @@ if [ ! -x .venv/bin/harness ] || [ pyproject.toml -nt .venv/.installed ]; then
   log "creating .venv and installing harness"
   python3 -m venv .venv
   .venv/bin/pip install -q --upgrade pip >/dev/null
-  .venv/bin/pip install -q -e '.[test]'
+  .venv/bin/pip install -q -e '.[test,postgres]'
   touch .venv/.installed
 fi
 

@@ -14,7 +14,7 @@ def harness(*args):
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["test", "--system", "nosuch"], "valid: etcd, raftkv"),
+    (["test", "--system", "nosuch"], "valid: etcd, pgha, raftkv"),
     (["test", "--system", "raftkv", "--nemesis", "partition,nosuch"], "valid: kill, partition, pause"),
     (["test", "--system", "raftkv", "--system-opt", "bogus"], "valid: unsafe-reads, no-fsync"),
     (["test", "--system", "raftkv", "--partition-shapes", "square", "--nemesis", "partition"],
