@@ -3,7 +3,7 @@
 # quick when everything is already there. Needs root (apt, dockerd, debootstrap).
 #   1. apt packages: docker.io, debootstrap, python3-venv (only those missing)
 #   2. a running Docker engine (starts dockerd when `docker info` fails)
-#   3. .venv with harness and its test extras
+#   3. .venv with harness and its test and postgres extras
 #   4. the node image (built offline with debootstrap; skipped when it exists)
 set -euo pipefail
 cd "$(dirname "$0")/.."
