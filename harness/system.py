@@ -11,7 +11,16 @@ Contract:
 * `primaries(cluster)` names the nodes that lead now (empty if none or unknown);
 * `log_files(node)` lists the paths collected into the run's store at the end;
 * `client(cluster, workload)` returns a factory of Clients (see harness.interpreter)
-  for that workload, or raises UsageError if the system cannot run it.
+  for that workload, or raises UsageError if the system cannot run it;
+* `health(cluster)` (capability `health`) returns each node's state as the system sees it
+  (e.g. its Raft role, or "down"); the run samples it into results.json.
+
+Declarations the harness reads, so it never needs a system's name:
+* `options`: tuple of harness.options.Option; the system is built as `cls(**values)`;
+* `capabilities`: what nemeses may ask of it: `kill` (kill/start), `pause` (pause/resume),
+  `primaries`, `log-files`, `health`. A nemesis that `requires` a capability the system
+  lacks is refused before the run starts (exit 4);
+* `workloads`, `default_workload`.
 """
 
 from __future__ import annotations
