@@ -10,7 +10,23 @@ dead one, resuming a running one do nothing.
 
 from __future__ import annotations
 
+from harness.errors import DeployError
+
 CONTROL_TIMEOUT_S = 10
+
+
+def silent_node_error(cluster, statuses: dict, system: str, port: int, log_file: str,
+                      timeout_s: float) -> DeployError | None:
+    """The deploy error for the first node that never answered its status probe, with the
+    tail of its log (what a user needs first), or None if every node answered."""
+    silent = [n for n, s in statuses.items() if s is None]
+    if not silent:
+        return None
+    node = silent[0]
+    _, tail = cluster.exec(node, f"tail -n 3 {log_file}", check=False)
+    return DeployError(node, f"{system} did not answer on port {port} within {timeout_s:g}s "
+                             f"(log tail: {tail.strip()[-300:] or 'empty'}); see the node log "
+                             "in the run's store")
 
 
 def detached(command: str, pid_file: str, log_file: str) -> str:

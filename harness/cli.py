@@ -170,7 +170,7 @@ def test_cmd(system, workload, nemesis, nodes, concurrency, time_limit, rate, ne
              **plugin_flags):
     """Deploy a cluster, run a workload under faults, check the history, write a report."""
     from .options import parse_assignments
-    from .runner import TestConfig, run_test
+    from .runner import TestConfig
 
     nemeses = _split_names(nemesis)
     concurrency = _concurrency(concurrency, nodes)

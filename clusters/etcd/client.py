@@ -46,6 +46,8 @@ import json
 import socket
 import time
 
+from ..node_http import NodeHTTPClient
+
 CLIENT_PORT = 2379
 DEFAULT_TIMEOUT_S = 3.0
 MAX_TXN_ATTEMPTS = 8
@@ -101,27 +103,15 @@ def prefix_end(prefix: str) -> str:
     return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
-class EtcdClient:
+class EtcdClient(NodeHTTPClient):
     """One worker's connection to one etcd member, for one workload."""
 
     def __init__(self, ips: dict[str, str], workload: str = "register",
                  serializable_reads: bool = False, timeout_s: float = DEFAULT_TIMEOUT_S,
                  port: int = CLIENT_PORT):
-        self.ips = ips
+        super().__init__(ips, timeout_s, port)
         self.workload = workload
         self.serializable_reads = serializable_reads
-        self.timeout_s = timeout_s
-        self.port = port
-        self.node: str | None = None
-        self.conn: http.client.HTTPConnection | None = None
-
-    def open(self, node: str) -> None:
-        self.node = node
-        self.conn = http.client.HTTPConnection(self.ips[node], self.port, timeout=self.timeout_s)
-
-    def close(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
 
     # ---- one gateway call
     def call(self, path: str, body: dict) -> dict:

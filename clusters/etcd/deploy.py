@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from harness.errors import DeployError, UsageError
 from harness.options import Option
 
-from ..daemon import PidFileDaemon, detached
+from ..daemon import PidFileDaemon, detached, silent_node_error
 
 from .client import CLIENT_PORT, EtcdClient
 
@@ -164,13 +164,9 @@ class Etcd(PidFileDaemon):
                     log.info("etcd: leader %s", leader)
                     return leader
             time.sleep(0.1)
-        silent = [n for n, s in statuses.items() if s is None]
-        if silent:
-            node = silent[0]
-            _, tail = cluster.exec(node, f"tail -n 3 {LOG_FILE}", check=False)
-            raise DeployError(node, f"etcd did not answer on port {CLIENT_PORT} within "
-                                    f"{timeout_s:g}s (log tail: {tail.strip()[-300:] or 'empty'}); "
-                                    "see the node log in the run's store")
+        silent = silent_node_error(cluster, statuses, "etcd", CLIENT_PORT, LOG_FILE, timeout_s)
+        if silent is not None:
+            raise silent
         raise DeployError(None, f"etcd did not agree on a serving leader within "
                                 f"{timeout_s:g}s: {self._roles(statuses)}")
 

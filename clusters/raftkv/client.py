@@ -12,26 +12,16 @@ import http.client
 import json
 import socket
 
+from ..node_http import NodeHTTPClient
+
 CLIENT_PORT = 8000
 DEFAULT_TIMEOUT_S = 5.0
 
 
-class RaftKVClient:
+class RaftKVClient(NodeHTTPClient):
     def __init__(self, ips: dict[str, str], timeout_s: float = DEFAULT_TIMEOUT_S,
                  port: int = CLIENT_PORT):
-        self.ips = ips
-        self.port = port
-        self.timeout_s = timeout_s
-        self.node: str | None = None
-        self.conn: http.client.HTTPConnection | None = None
-
-    def open(self, node: str) -> None:
-        self.node = node
-        self.conn = http.client.HTTPConnection(self.ips[node], self.port, timeout=self.timeout_s)
-
-    def close(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
+        super().__init__(ips, timeout_s, port)
 
     def invoke(self, op: dict) -> dict:
         f, key, value = op["f"], op.get("key"), op.get("value")

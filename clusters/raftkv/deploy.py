@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from harness.errors import DeployError, UsageError
 from harness.options import Option
 
-from ..daemon import PidFileDaemon, detached
+from ..daemon import PidFileDaemon, detached, silent_node_error
 
 from .client import CLIENT_PORT, RaftKVClient
 
@@ -121,13 +121,10 @@ class RaftKV(PidFileDaemon):
                     log.info("raftkv: leader %s (term %d)", leader["id"], leader["term"])
                     return leader["id"]
             time.sleep(0.1)
-        silent = [n for n, s in statuses.items() if s is None]
-        if silent:
-            node = silent[0]
-            _, tail = cluster.exec(node, f"tail -n 3 {LOG_DIR}/server.log", check=False)
-            raise DeployError(node, f"raftkv did not answer on port {CLIENT_PORT} within "
-                                    f"{timeout_s:g}s (log tail: {tail.strip()[-300:] or 'empty'}); "
-                                    "see the node log in the run's store")
+        silent = silent_node_error(cluster, statuses, "raftkv", CLIENT_PORT,
+                                   f"{LOG_DIR}/server.log", timeout_s)
+        if silent is not None:
+            raise silent
         raise DeployError(None, f"raftkv elected no stable leader within {timeout_s:g}s: "
                                 f"{ {n: (s or {}).get('role') for n, s in statuses.items()} }")
 
