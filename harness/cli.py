@@ -135,8 +135,9 @@ def _assignments(values, flag: str) -> dict[str, str]:
               help="Seconds of the main phase.")
 @click.option("--rate", type=float, default=0.0, show_default=True,
               help="Target ops/s across all clients (0: as fast as the clients go).")
-@click.option("--nemesis-interval", type=float, default=10.0, show_default=True,
-              help="Seconds between fault start and heal (and heal and next fault).")
+@click.option("--nemesis-interval", type=float, default=None,
+              help="Seconds between fault start and heal (and heal and next fault) "
+                   "[default: the system's, 10 for most; pgha 20].")
 @click.option("--seed", type=int, help="Random seed (recorded in test.json).")
 @click.option("--store", "store_dir", default="store", show_default=True,
               help="Where runs are stored.")
