@@ -18,10 +18,11 @@ Each op is ONE transaction (autocommit off, the isolation level from the system 
   read loses updates and the bank checker sees the total change;
 * set on `elements(v int primary key)`: add = INSERT, read = every element.
 
-With `replica_reads`, read-only transactions go to a hot standby when one answers
-(`target_session_attrs=prefer-standby`) at REPEATABLE READ (a standby cannot run
-SERIALIZABLE): they may read a state the primary has moved past, a stale read the
-real-time models catch.
+With `replica_reads`, read-only transactions go to a hot standby
+(`target_session_attrs=standby`, the worker's own node first) at REPEATABLE READ (a
+standby cannot run SERIALIZABLE): they may read a state the primary has moved past, a
+stale read the real-time models catch. When no standby answers they fail (unavailable)
+rather than fall back to the primary (`prefer-standby` did, under load, for a whole run).
 
 Timeouts: `statement_timeout` (server side) bounds each statement; a paused or
 partitioned server answers nothing, so a watchdog also shuts the socket down when an op
@@ -74,7 +75,7 @@ CONNECT, READING, WRITING, COMMIT = "connect", "reading", "writing", "commit"
 def conninfo(hosts: list[str], connect_timeout: int = CONNECT_TIMEOUT_S,
              statement_timeout_ms: int | None = None, target: str = "read-write") -> str:
     """libpq conninfo over every host; `target`: libpq's target_session_attrs (read-write:
-    the primary; prefer-standby: a hot standby if one answers, else any server)."""
+    the primary; standby: a hot standby)."""
     parts = [f"host={','.join(hosts)}", f"port={','.join([str(PG_PORT)] * len(hosts))}",
              "user=postgres", "dbname=postgres", f"connect_timeout={connect_timeout}",
              "application_name=harness", f"target_session_attrs={target}"]
@@ -194,7 +195,7 @@ class PgClient:
         self.by_ip = {ip: n for n, ip in ips.items()}
         self.node: str | None = None
         self.primary = _Session("read-write", ISOLATION_LEVELS[isolation])
-        self.replica = _Session("prefer-standby", ISOLATION_LEVELS["repeatable-read"]) \
+        self.replica = _Session("standby", ISOLATION_LEVELS["repeatable-read"]) \
             if replica_reads else None
         self.session = self.primary
 
