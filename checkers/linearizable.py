@@ -347,6 +347,13 @@ def explain(model: Model, ops: list[Operation], prefix: list[int]) -> dict:
     if blocking is not None:
         concurrent = [op for op in remaining
                       if op.invoke_index < blocking.complete_index and op.id != blocking.id]
+    frontier = failure_frontier(model, ops, blocking) if blocking is not None else None
+    also_blocked = []
+    if frontier is not None and frontier["complete"]:
+        # Only ops that could really be linearized next in some possible state are
+        # candidates; the others cannot be linearized here either, and say so apart.
+        also_blocked = [op for op in concurrent if op.id not in frontier["could_go_next"]]
+        concurrent = [op for op in concurrent if op.id in frontier["could_go_next"]]
 
     def describe(op):
         return {"process": op.process, "f": op.f, "value": plain(op.input),
@@ -360,11 +367,84 @@ def explain(model: Model, ops: list[Operation], prefix: list[int]) -> dict:
         "linearized_prefix": [describe(ops[i]) for i in prefix],
         "prefix_states": states,
         "concurrent": [describe(op) for op in concurrent[:20]],
-        "message": (f"{model.describe_op(blocking)} (process {blocking.process}) cannot be "
-                    f"linearized: after the longest linearizable prefix ({len(prefix)} ops) the "
-                    f"state is {model.describe_state(state)}"
-                    if blocking else "no linearization found"),
+        "also_blocked": [describe(op) for op in also_blocked[:20]],
+        "possible_states": (None if frontier is None else
+                            sorted({model.describe_state(st) for st in frontier["states"]})[:50]),
+        "possible_states_complete": bool(frontier and frontier["complete"]),
+        "message": _message(model, blocking, prefix, state, frontier),
     }
+
+
+def _message(model, blocking, prefix, state, frontier) -> str:
+    if blocking is None:
+        return "no linearization found"
+    message = f"{model.describe_op(blocking)} (process {blocking.process}) cannot be linearized: "
+    possible = sorted({model.describe_state(st) for st in frontier["states"]}) if frontier else []
+    if frontier and frontier["complete"] and possible:
+        shown = ", ".join(possible[:10]) + (f" (and {len(possible) - 10} more)"
+                                            if len(possible) > 10 else "")
+        return (message + f"by its completion the state can only be {shown} "
+                f"(after the longest linearizable prefix, {len(prefix)} ops, it is "
+                f"{model.describe_state(state)})")
+    return (message + f"after the longest linearizable prefix ({len(prefix)} ops) the state "
+            f"is {model.describe_state(state)}")
+
+
+FRONTIER_BUDGET = 5_000
+
+
+def failure_frontier(model: Model, ops: list[Operation], blocking: Operation,
+                     budget: int = FRONTIER_BUDGET) -> dict:
+    """Every state the object could be in when `blocking` completes, and which other ops
+    could be linearized next in one of them.
+
+    A configuration is a set of linearized ops and the state they leave. From the empty
+    one, any op invoked before `blocking` completes may be linearized next, once every
+    known op that completed before its invocation is in (real time). The configurations
+    that count are those in which every known op completed before `blocking` completes is
+    linearized and `blocking` is not: the states of those are the possible states, and
+    `blocking` is illegal in each of them (or leads to a dead end later). The longest
+    prefix the search found is one of them; a reader wants all of them ("the register
+    was 1 or 3, never 4").
+
+    Explores at most `budget` configurations; `complete` is False when it stopped early
+    (the states found so far are still possible ones).
+    """
+    deadline = blocking.complete_index
+    candidates = [op for op in ops if op.invoke_index < deadline and op.id != blocking.id]
+    must = 0
+    for op in candidates:
+        if op.known and op.complete_index < deadline:
+            must |= 1 << op.id
+    before = {op.id: sum(1 << p.id for p in candidates
+                         if p.known and p.complete_index < op.invoke_index)
+              for op in candidates}
+    start = (0, model.init())
+    seen = {start}
+    todo = [start]
+    states, could_go_next = set(), set()
+    complete = True
+    while todo:
+        linearized, state = todo.pop()
+        if linearized & must == must:
+            states.add(state)
+        for op in candidates:
+            bit = 1 << op.id
+            if linearized & bit or before[op.id] & ~linearized:
+                continue
+            legal, new_state = model.step(state, op)
+            if not legal:
+                continue
+            if linearized & must == must:
+                could_go_next.add(op.id)
+            nxt = (linearized | bit, new_state)
+            if nxt not in seen:
+                if len(seen) >= budget:
+                    complete = False
+                    continue
+                seen.add(nxt)
+                todo.append(nxt)
+    return {"states": states, "could_go_next": could_go_next, "complete": complete}
 
 
 def _check_one(model, ops, budget, deadline, engine, memory_limit):
@@ -473,7 +553,7 @@ def check_history(history: list[dict], model_name: str | None = None,
         if failures and not exhaustive:
             unchecked_keys = pending
             break
-    failures.sort(key=lambda f: repr(f["key"]))
+    failures.sort(key=lambda f: _key_order(f["key"]))   # numeric keys in numeric order
     valid = merge_valid(verdicts.values())
     n_ops = sum(len(v) for v in partitions.values())
     result = {
