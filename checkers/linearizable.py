@@ -368,18 +368,27 @@ def explain(model: Model, ops: list[Operation], prefix: list[int]) -> dict:
         "prefix_states": states,
         "concurrent": [describe(op) for op in concurrent[:20]],
         "also_blocked": [describe(op) for op in also_blocked[:20]],
-        "possible_states": (None if frontier is None else
-                            sorted({model.describe_state(st) for st in frontier["states"]})[:50]),
+        "possible_states": (None if frontier is None else _possible_states(model, frontier)[:50]),
         "possible_states_complete": bool(frontier and frontier["complete"]),
         "message": _message(model, blocking, prefix, state, frontier),
     }
+
+
+def _possible_states(model, frontier) -> list[str]:
+    """The frontier's states as the model describes them, numbers in numeric order."""
+    def order(text):
+        try:
+            return (0, float(text), text)
+        except ValueError:
+            return (1, 0.0, text)
+    return sorted({model.describe_state(st) for st in frontier["states"]}, key=order)
 
 
 def _message(model, blocking, prefix, state, frontier) -> str:
     if blocking is None:
         return "no linearization found"
     message = f"{model.describe_op(blocking)} (process {blocking.process}) cannot be linearized: "
-    possible = sorted({model.describe_state(st) for st in frontier["states"]}) if frontier else []
+    possible = _possible_states(model, frontier) if frontier else []
     if frontier and frontier["complete"] and possible:
         shown = ", ".join(possible[:10]) + (f" (and {len(possible) - 10} more)"
                                             if len(possible) > 10 else "")

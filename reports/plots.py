@@ -178,13 +178,15 @@ def latency_svg(history: list[dict], width: int = 660, height: int = 240,
         if typ == "ok":
             buckets.setdefault(int(t / bucket_s), []).append(ms)
     for q, color in ((0.5, "#1c7ed6"), (0.99, "#862e9c")):
-        line = []
+        # One path, broken where a bucket has no ok op (no line across an outage).
+        d, previous = [], None
         for b in sorted(buckets):
             values = sorted(buckets[b])
-            line.append(f"{frame.x((b + 0.5) * bucket_s):.1f},{y(_quantile(values, q)):.1f}")
-        if len(line) > 1:
-            out.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5" '
-                       f'points="{" ".join(line)}"/>')
+            move = "L" if previous == b - 1 else "M"
+            d.append(f"{move}{frame.x((b + 0.5) * bucket_s):.1f} {y(_quantile(values, q)):.1f}")
+            previous = b
+        if d:
+            out.append(f'<path fill="none" stroke="{color}" stroke-width="1.5" d="{"".join(d)}"/>')
     out += frame.close()
     legend = " ".join(f'<span class="dot" style="background:{c}"></span>{t}'
                       for t, c in COLORS.items())

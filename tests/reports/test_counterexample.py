@@ -88,3 +88,11 @@ def test_step_numbers_sit_above_the_bars_not_on_the_labels():
         for x, y, w, h in bars:
             inside_x = x <= cx <= x + w
             assert not (inside_x and y < cy + r and cy - r < y + h), "a step number covers a bar"
+
+
+def test_possible_states_are_in_numeric_order():
+    history = [ev(0, "invoke", 0, "write", 11), ev(1, "ok", 0, "write", 11),
+               ev(2, "invoke", 1, "write", 5), ev(3, "invoke", 2, "read", None),
+               ev(4, "ok", 2, "read", 7), ev(5, "ok", 1, "write", 5)]
+    [failure] = check_history(history)["failures"]
+    assert failure["possible_states"] == ["5", "11"]
