@@ -347,13 +347,6 @@ def explain(model: Model, ops: list[Operation], prefix: list[int]) -> dict:
     if blocking is not None:
         concurrent = [op for op in remaining
                       if op.invoke_index < blocking.complete_index and op.id != blocking.id]
-    frontier = failure_frontier(model, ops, blocking) if blocking is not None else None
-    also_blocked = []
-    if frontier is not None and frontier["complete"]:
-        # Only ops that could really be linearized next in some possible state are
-        # candidates; the others cannot be linearized here either, and say so apart.
-        also_blocked = [op for op in concurrent if op.id not in frontier["could_go_next"]]
-        concurrent = [op for op in concurrent if op.id in frontier["could_go_next"]]
 
     def describe(op):
         return {"process": op.process, "f": op.f, "value": plain(op.input),
@@ -367,11 +360,35 @@ def explain(model: Model, ops: list[Operation], prefix: list[int]) -> dict:
         "linearized_prefix": [describe(ops[i]) for i in prefix],
         "prefix_states": states,
         "concurrent": [describe(op) for op in concurrent[:20]],
-        "also_blocked": [describe(op) for op in also_blocked[:20]],
-        "possible_states": (None if frontier is None else _possible_states(model, frontier)[:50]),
-        "possible_states_complete": bool(frontier and frontier["complete"]),
-        "message": _message(model, blocking, prefix, state, frontier),
+        "message": _message(model, blocking, prefix, model.describe_state(state), None),
     }
+
+
+def with_frontier(model: Model, ops: list[Operation], failure: dict) -> dict:
+    """`failure` (from `explain`) with what `failure_frontier` adds: `possible_states`
+    (with `possible_states_complete`), the message naming them, and its `concurrent` ops
+    split into those that could go next in some possible state and `also_blocked`, those
+    illegal in every one (offering those as alternatives misleads). Costs a bounded
+    search, so check_history does it only for the failures it reports."""
+    blocked = failure.get("op")
+    by_invoke = {op.invoke_index: op for op in ops}
+    blocking = by_invoke.get(blocked.get("invoke_index")) if blocked else None
+    if blocking is None or blocking.complete_index is None:
+        return failure
+    frontier = failure_frontier(model, ops, blocking)
+    out = {**failure, "possible_states": _possible_states(model, frontier)[:50],
+           "possible_states_complete": frontier["complete"]}
+    prefix = failure.get("linearized_prefix") or []
+    state_text = (failure.get("prefix_states") or [failure.get("state")])[-1]
+    out["message"] = _message(model, blocking, prefix, state_text, frontier)
+    if frontier["complete"]:
+        concurrent = failure.get("concurrent") or []
+        could = frontier["could_go_next"]
+        out["concurrent"] = [c for c in concurrent
+                             if by_invoke.get(c.get("invoke_index")) is not None
+                             and by_invoke[c["invoke_index"]].id in could]
+        out["also_blocked"] = [c for c in concurrent if c not in out["concurrent"]]
+    return out
 
 
 def _possible_states(model, frontier) -> list[str]:
@@ -385,6 +402,7 @@ def _possible_states(model, frontier) -> list[str]:
 
 
 def _message(model, blocking, prefix, state, frontier) -> str:
+    """`state` is the state after the longest prefix, as the model describes it."""
     if blocking is None:
         return "no linearization found"
     message = f"{model.describe_op(blocking)} (process {blocking.process}) cannot be linearized: "
@@ -393,10 +411,9 @@ def _message(model, blocking, prefix, state, frontier) -> str:
         shown = ", ".join(possible[:10]) + (f" (and {len(possible) - 10} more)"
                                             if len(possible) > 10 else "")
         return (message + f"by its completion the state can only be {shown} "
-                f"(after the longest linearizable prefix, {len(prefix)} ops, it is "
-                f"{model.describe_state(state)})")
+                f"(after the longest linearizable prefix, {len(prefix)} ops, it is {state})")
     return (message + f"after the longest linearizable prefix ({len(prefix)} ops) the state "
-            f"is {model.describe_state(state)}")
+            f"is {state}")
 
 
 FRONTIER_BUDGET = 5_000
@@ -571,7 +588,8 @@ def check_history(history: list[dict], model_name: str | None = None,
         "partitions": len(partitions),
         "ops": n_ops,
         "elapsed_s": round(time.monotonic() - started, 4),
-        "failures": [{**f, "key": plain(f["key"])} for f in failures[:10]],
+        "failures": [{**with_frontier(models[f["key"]], partitions[f["key"]], f),
+                      "key": plain(f["key"])} for f in failures[:10]],
         "invalid_keys": [plain(f["key"]) for f in failures],
     }
     if unchecked_keys:
