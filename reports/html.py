@@ -32,7 +32,8 @@ from harness.history import NEMESIS, pair_ops
 
 from .cycles import cycle_svg
 from .linearizability import failure_svg, op_label
-from .plots import fault_color, fault_periods, latency_svg, throughput_svg, timeline_svg
+from .plots import (fault_color, fault_periods, has_real_times, latency_svg, throughput_svg,
+                    timeline_svg)
 
 LOG_FILES = 40
 LOG_TAIL_LINES = 30
@@ -140,7 +141,7 @@ def render(*, title: str, config: dict, history: list[dict], results: dict,
     """The report as a string. `run_dir`: the run's folder, for the nodes' logs (None for
     a report of a history file, which has none)."""
     nemesis_events = [op for op in history if op.get("process") == NEMESIS]
-    has_times = any(isinstance(op.get("time"), (int, float)) for op in history)
+    has_times = has_real_times(history)
     return _env.get_template("report.html.j2").render(
         title=title, config=config, results=results, verdict=verdict_word(results.get("valid")),
         valid=results.get("valid"), counts=op_counts(history),

@@ -73,9 +73,24 @@ def fault_legend(periods: list[dict]) -> str:
                    f'{escape(str(k))}' for k in kinds)
 
 
+# Times (ns) spanning less than this over a whole history are not clock readings: some
+# formats number events by their line (Porcupine's etcd logs), and plotting those as
+# nanoseconds draws a run of a microsecond. Such a history is drawn as having no times.
+MIN_REAL_SPAN_NS = 1_000_000
+
+
+def has_real_times(history: list[dict]) -> bool:
+    times = [op["time"] for op in history if isinstance(op.get("time"), (int, float))
+             and not isinstance(op.get("time"), bool)]
+    return bool(times) and max(times) - min(times) >= MIN_REAL_SPAN_NS
+
+
 def _timed_ops(history: list[dict]) -> list[tuple[float, float, str, dict, bool]]:
     """(invoke s, completion s, outcome, invoke, completed) of every client op with times;
-    an op that never completed is `info` up to the end of the history."""
+    an op that never completed is `info` up to the end of the history. Empty when the
+    history has no real times (`has_real_times`)."""
+    if not has_real_times(history):
+        return []
     end = max((op["time"] for op in history if isinstance(op.get("time"), (int, float))),
               default=0) / 1e9
     ops = []
@@ -137,7 +152,8 @@ def latency_svg(history: list[dict], width: int = 660, height: int = 240,
     points = [(t0, max((t1 - t0) * 1e3, 0.01), typ)
               for t0, t1, typ, _, completed in _timed_ops(history) if completed and typ in COLORS]
     if not points:
-        return "<p>No completed operations with times to plot.</p>"
+        return ("<p>No latency plot: the history has no completed operations with real "
+                "times.</p>")
     total = len(points)
     periods = fault_periods(history)
     t_max = max([p[0] for p in points] + [p["end_s"] for p in periods] + [1.0])
@@ -203,7 +219,7 @@ def throughput_svg(history: list[dict], width: int = 660, height: int = 240,
     """Completions per second by outcome (ok, fail, info), over time."""
     ops = _timed_ops(history)
     if not ops:
-        return "<p>No operations with times to plot.</p>"
+        return "<p>No throughput plot: the history has no real times.</p>"
     periods = fault_periods(history)
     t_max = max([op[1] for op in ops] + [p["end_s"] for p in periods] + [1.0])
     bucket_s = max(1.0, math.ceil(t_max / max_buckets))
@@ -252,7 +268,7 @@ def timeline_svg(history: list[dict], lanes: int = TIMELINE_LANES,
     scrolls."""
     ops = _timed_ops(history)
     if not ops:
-        return "<p>The history has no times: no timeline.</p>"
+        return "<p>No timeline: the history has no real times.</p>"
     periods = fault_periods(history)
     t_max = max([op[1] for op in ops] + [p["end_s"] for p in periods] + [1.0])
     by_process: dict = {}

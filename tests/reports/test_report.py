@@ -137,3 +137,14 @@ def test_a_history_without_fault_events_does_not_claim_none_were_injected():
     ops = [op for op in sample_history() if op["process"] != "nemesis"]
     page = html.render(title="t", config={"file": "h.jsonl"}, history=ops, results={"valid": True})
     assert "No faults were injected" not in page and "records no fault events" in page
+
+
+def test_line_numbers_as_times_are_not_plotted_as_nanoseconds():
+    """Porcupine's etcd logs number events by line: drawn as ns they would make a run of a
+    microsecond. The report says the history has no real times instead."""
+    history = [{**op, "time": op["index"] + 1} for op in sample_history()]
+    page = html.render(title="t", config={"file": "etcd_001.log"}, history=history,
+                       results={"valid": True})
+    assert "No latency plot: the history has no completed operations with real times" in page
+    assert "No timeline: the history has no real times" in page
+    assert 'class="plot"' not in page
