@@ -148,7 +148,8 @@ def render(*, title: str, config: dict, history: list[dict], results: dict,
         plot=Markup(latency_svg(history)), throughput=Markup(throughput_svg(history)),
         timeline=Markup(timeline_svg(history)), has_times=has_times,
         periods=fault_periods(history), nemesis_events=nemesis_events,
-        checker_results=_checker_results(results, history), logs=node_logs(run_dir))
+        checker_results=_checker_results(results, history), logs=node_logs(run_dir),
+        log_bounds={"lines": LOG_TAIL_LINES, "bytes": LOG_TAIL_BYTES, "files": LOG_FILES})
 
 
 def write(path: Path, **kwargs) -> None:
