@@ -45,7 +45,7 @@ PACKAGES = (
     "python3", "iproute2", "iptables", "nftables", "procps", "iputils-ping", "tini",
     "etcd-server", "etcd-client", "postgresql-15", "patroni", "python3-etcd3",
     "python3-psycopg2", "fuse3", "libfuse2", "python3-fusepy", "libfaketime",
-    "curl", "ca-certificates", "sqlite3",
+    "curl", "ca-certificates", "sqlite3", "openssh-server",
 )
 
 TRIM_PATHS = (
