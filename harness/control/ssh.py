@@ -48,12 +48,39 @@ DEFAULT_KEY_FILES = ("~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa")
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
 
 
-class HostKeyError(HarnessError):
+class HostProblem(HarnessError):
+    """A problem with one host that several hosts may share: `what` (the kind, e.g.
+    "unknown host key"), `host` (the node and its key or detail) and `advice` (what to
+    do). `merge` folds those of many hosts into one line: the kind once, each host, the
+    advice once."""
+
+    def __init__(self, what: str, host: str, advice: str):
+        super().__init__(f"{what}: {host}; {advice}")
+        self.what, self.host, self.advice = what, host, advice
+
+    @classmethod
+    def merge(cls, problems: list["HostProblem"]) -> "HostProblem":
+        first = problems[0]
+        merged = cls(first.what, ", ".join(p.host for p in problems), first.advice)
+        if any(not p.host for p in problems) or len({(p.what, p.advice) for p in problems}) > 1:
+            # Not one kind with one advice: each distinct message whole, once.
+            merged.args = ("; ".join(dict.fromkeys(str(p) for p in problems)),)
+        return merged
+
+
+class HostKeyError(HostProblem):
     """A host's key is unknown or differs from known_hosts (exit 3: nothing is touched)."""
 
 
-class AuthError(HarnessError):
+class AuthError(HostProblem):
     """No key the harness may use was accepted by a host (exit 3)."""
+
+    def __init__(self, what: str, host: str = "", advice: str = ""):
+        if host or advice:
+            super().__init__(what, host, advice)
+        else:
+            HarnessError.__init__(self, what)
+            self.what, self.host, self.advice = what, "", ""
 
 
 def _paramiko():
@@ -115,18 +142,18 @@ class HostKeyPolicy:
                     # A key of this type that differs, or keys of other types only: OpenSSH
                     # treats both as a changed host (someone may be in the middle).
                     raise HostKeyError(
-                        f"{node} ({spec.target}): host key CHANGED: it offers {name} {print_}, "
-                        f"which {self.path} does not list for {spec.known_hosts_name}; if the "
-                        f"host was reinstalled, remove the old entry with `ssh-keygen -R "
-                        f"{shlex.quote(spec.known_hosts_name)} -f {shlex.quote(self.path)}` "
-                        "and retry")
+                        f"host key CHANGED (not the one {self.path} lists)",
+                        f"{node} ({spec.target}) offers {name} {print_}",
+                        "if a host was reinstalled, remove its old entry with `ssh-keygen -R "
+                        f"HOST -f {shlex.quote(self.path)}` and retry; otherwise someone may "
+                        "be in the middle")
             if not self.accept_new:
                 raise HostKeyError(
-                    f"{node} ({spec.target}): unknown host key {name} {print_} (not in "
-                    f"{self.path}); if that is the host's key, add it with `ssh-keyscan -p "
-                    f"{spec.port} {shlex.quote(spec.host)} >> {shlex.quote(self.path)}` "
-                    "(compare the fingerprint with `ssh-keygen -lf` on the host), or rerun "
-                    "with --accept-new-host-keys to trust it on first use")
+                    f"unknown host key (not in {self.path})",
+                    f"{node} ({spec.target}) {name} {print_}",
+                    "compare with `ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub` on the host, "
+                    f"then add it with `ssh-keyscan -p PORT HOST >> {shlex.quote(self.path)}` "
+                    "or rerun with --accept-new-host-keys (trust on first use)")
             self._append(spec.known_hosts_name, key)
             self.accepted.append(f"{spec.known_hosts_name} {name} {print_}")
             log.warning("%s (%s): accepted new host key %s %s into %s", node, spec.target,
@@ -212,8 +239,8 @@ class SshConnection:
             self.policy.verify(self.node, self.spec, transport.get_remote_server_key())
             keys = load_keys(self.key_path)
             if not keys:
-                raise AuthError(f"{where}: no SSH key to offer (none given, no ssh-agent, no "
-                                "~/.ssh/id_*): pass --ssh-key or key= in the hosts file")
+                raise AuthError("no SSH key to offer (none given, no ssh-agent, no ~/.ssh/id_*)",
+                                where, "pass --ssh-key or key= in the hosts file")
             refused = []
             for key in keys:
                 try:
@@ -224,10 +251,10 @@ class SshConnection:
                 except (paramiko.SSHException, EOFError, OSError) as e:
                     raise BackendUnavailable(f"{where}: authentication failed ({e})") from None
             if not transport.is_authenticated():
-                raise AuthError(f"{where}: the host refused the key(s) {', '.join(refused)} "
-                                f"for user {self.spec.user}; add the public key to "
-                                f"~{self.spec.user}/.ssh/authorized_keys there, or pass the "
-                                "right one with --ssh-key / key= in the hosts file")
+                raise AuthError(f"public key refused ({', '.join(refused)})",
+                                f"{where} for user {self.spec.user}",
+                                "add the public key to the user's ~/.ssh/authorized_keys there, "
+                                "or pass the right key with --ssh-key / key= in the hosts file")
             transport.set_keepalive(KEEPALIVE_S)
             return transport
         except BaseException:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shlex
 import time
@@ -173,6 +174,9 @@ class SshBackend:
             raise UsageError("--accept-new-host-keys and --insecure-no-host-key-check "
                              "exclude each other")
         self.hosts = list(hosts)
+        for path in {h.key or ssh_key for h in self.hosts} - {None}:
+            if not os.path.isfile(os.path.expanduser(path)):
+                raise UsageError(f"ssh key {path}: no such file")
         self.nodes = node_names(len(hosts))
         self.specs = dict(zip(self.nodes, self.hosts))
         self.sudo = sudo
@@ -197,7 +201,11 @@ class SshBackend:
         failures = {n: r for n, r in results.items() if isinstance(r, Exception)}
         if not failures:
             return
-        for kind in (HostKeyError, AuthError, BackendUnavailable, HarnessError):
+        for kind in (HostKeyError, AuthError):
+            errors = [e for e in failures.values() if isinstance(e, kind)]
+            if errors:
+                raise kind.merge(errors)
+        for kind in (BackendUnavailable, HarnessError):
             errors = [e for e in failures.values() if isinstance(e, kind)]
             if errors:
                 raise kind("; ".join(str(e) for e in errors))
