@@ -179,7 +179,8 @@ def load_keys(explicit: str | None) -> list:
             return [paramiko.PKey.from_path(path)]
         except FileNotFoundError:
             raise AuthError(f"ssh key {path}: no such file") from None
-        except paramiko.PasswordRequiredException:
+        except (paramiko.PasswordRequiredException, TypeError):
+            # TypeError: how the cryptography package says "encrypted, no password given"
             raise AuthError(f"ssh key {path} is encrypted: the harness never asks for a "
                             "passphrase; load it into ssh-agent (`ssh-add`) and leave out "
                             "the key") from None
@@ -195,7 +196,7 @@ def load_keys(explicit: str | None) -> list:
         if os.path.exists(path):
             try:
                 keys.append(paramiko.PKey.from_path(path))
-            except (paramiko.SSHException, ValueError, OSError):
+            except (paramiko.SSHException, ValueError, TypeError, OSError):
                 log.info("skipping %s (encrypted or unreadable)", path)
     return keys
 
