@@ -228,6 +228,11 @@ class SshBackend:
         script = probe_script(tuple(commands), paths)
 
         def facts_of(node):
+            if self.sudo:
+                code, out = self.connections[node].run("sudo -n true", timeout=15, raw=True)
+                if code != 0:
+                    text = out.decode("utf-8", "replace").strip().splitlines()
+                    return {"sudo_error": (text[-1] if text else f"exit {code}")[:200]}
             before = time.time()
             code, output = self.remote.exec(node, script, timeout=PREFLIGHT_TIMEOUT_S,
                                             check=False)
@@ -246,6 +251,11 @@ class SshBackend:
             if isinstance(result, Exception):
                 problems.append(f"{node} ({self.specs[node].target}): the checks did not run "
                                 f"({result})")
+                continue
+            if "sudo_error" in result:
+                problems.append(f"{node} ({self.specs[node].target}): `sudo -n true` fails "
+                                f"({result['sudo_error']}): --sudo needs passwordless sudo "
+                                "for this user (the harness never types a password)")
                 continue
             self.facts[node] = result
             problems += host_problems(node, self.specs[node], result, self.sudo)
