@@ -267,7 +267,9 @@ def _run_and_report(cfg) -> int:
         click.echo(f"history: {outcome.run_dir / 'history.jsonl'}")
     if cfg.keep_cluster and outcome.results is not None:
         run_id = (outcome.results.get("run") or {}).get("run_id")
-        if run_id:
+        if run_id and cfg.backend == "ssh":
+            click.echo("cluster kept: undo it with `harness clean --hosts FILE --all`")
+        elif run_id:
             click.echo(f"cluster kept: remove it with `harness clean --run {run_id} --all`")
     return outcome.exit_code
 

@@ -460,7 +460,7 @@ def run_test(cfg: TestConfig, echo=_print) -> RunOutcome:
             if run.monitor is not None and run.monitor.check_now() and failure is None:
                 failure = ClusterLost(f"the cluster was lost: {run.monitor.lost}")
             for error in resources.close():
-                hint = (f"; run `harness clean --run {run_id}`"
+                hint = (f"; run `{backend.clean_command(run_id)}`"
                         if error.startswith("cluster") else "")
                 echo(f"warning: teardown: {error}{hint}", err=True)
         finally:

@@ -6,7 +6,8 @@ Every backend has the same small lifecycle, so the runner never names one:
   folder exists (engine and image; hosts, their keys, what they lack);
 * `create(run_id, labels) -> Cluster`: the nodes, ready for the system's setup;
 * `destroy()`: undo exactly what `create` and the run added;
-* `describe() -> dict`: what test.json records about it.
+* `describe() -> dict`: what test.json records about it;
+* `clean_command(run_id) -> str`: what a user runs when the teardown failed.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ class Backend(Protocol):
     def destroy(self) -> None: ...
 
     def describe(self) -> dict: ...
+
+    def clean_command(self, run_id: str) -> str:
+        """The command that removes what a run left behind, for messages."""
 
 
 class DockerBackend:
@@ -63,6 +67,9 @@ class DockerBackend:
 
     def describe(self) -> dict:
         return {"backend": "docker", "image": self.image_tag}
+
+    def clean_command(self, run_id: str) -> str:
+        return f"harness clean --run {run_id}"
 
 
 def from_config(cfg) -> Backend:

@@ -291,6 +291,9 @@ class SshBackend:
                 "os": {n: f.get("os") for n, f in self.facts.items()},
                 "clock_offsets_s": dict(self.clock_offsets)}
 
+    def clean_command(self, run_id: str) -> str:
+        return f"harness clean --hosts FILE --run {run_id}"
+
     # ---- the run
     def create(self, run_id: str, labels: dict[str, str]) -> Cluster:
         from .docker import MANAGED, OWNER, RUN, owner_label
