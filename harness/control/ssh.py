@@ -86,6 +86,9 @@ class AuthError(HostProblem):
 def _paramiko():
     try:
         import paramiko
+        # paramiko logs a traceback at ERROR for every failed handshake on its own
+        # thread; the harness raises its own one-line error for each, so keep it quiet.
+        logging.getLogger("paramiko").setLevel(logging.CRITICAL)
         return paramiko
     except ImportError:
         raise HarnessError("the SSH backend needs paramiko: install the `ssh` extra "
@@ -237,10 +240,15 @@ class SshConnection:
         try:
             try:
                 transport.start_client(timeout=CONNECT_TIMEOUT_S)
+                # start_client returns at its timeout without an error: check it finished.
+                if not transport.is_active() or not getattr(transport, "initial_kex_done", True):
+                    raise BackendUnavailable(f"{where}: the SSH handshake did not finish "
+                                             f"within {CONNECT_TIMEOUT_S:g}s")
+                server_key = transport.get_remote_server_key()
             except (paramiko.SSHException, EOFError, OSError) as e:
                 raise BackendUnavailable(f"{where}: SSH handshake failed ({e or type(e).__name__})"
                                          ) from None
-            self.policy.verify(self.node, self.spec, transport.get_remote_server_key())
+            self.policy.verify(self.node, self.spec, server_key)
             keys = load_keys(self.key_path)
             if not keys:
                 raise AuthError("no SSH key to offer (none given, no ssh-agent, no ~/.ssh/id_*)",
@@ -284,13 +292,14 @@ class SshConnection:
         return line
 
     def run(self, cmd: str, timeout: float = 30.0, user: str | None = None,
-            stdin: bytes | None = None, raw: bool = False) -> tuple[int, bytes]:
+            stdin: bytes | None = None, raw: bool = False,
+            open_timeout: float = CONNECT_TIMEOUT_S) -> tuple[int, bytes]:
         """Run `cmd`; returns (exit code, stdout and stderr). 124 or 137 after a timeout.
         `raw` hands `cmd` to the login shell as it is (no timeout, no sudo): only for
         fixed command lines of the harness's own, such as the check that sudo works."""
         transport = self.connect()
         try:
-            channel = transport.open_session(timeout=CONNECT_TIMEOUT_S)
+            channel = transport.open_session(timeout=open_timeout)
         except Exception as e:   # noqa: BLE001 - paramiko raises several types here
             self.close()         # the next call reconnects
             raise RemoteCommandError(self.node, cmd, -1, f"cannot open a channel: {e}") from None
@@ -322,7 +331,8 @@ class SshConnection:
                 time.sleep(0.01)
             code = channel.recv_exit_status() if channel.exit_status_ready() else 124
             return code, b"".join(chunks)
-        except (OSError, EOFError) as e:
+        except (OSError, EOFError, _paramiko().SSHException) as e:
+            self.close()         # the next call reconnects
             raise RemoteCommandError(self.node, cmd, -1, f"connection lost: {e}") from None
         finally:
             channel.close()

@@ -224,8 +224,15 @@ class SshBackend:
             commands += [c for c in getattr(plugin, "host_commands", ()) if c not in commands]
         self.system = system
         self.system_ref = {"name": system_name, "options": dict(system_opts or {})}
+        try:
+            self._check_hosts(tuple(commands), paths)
+        except BaseException:
+            self.close()
+            raise
+
+    def _check_hosts(self, commands: tuple[str, ...], paths: tuple[str, ...]) -> None:
         self.connect_all()
-        script = probe_script(tuple(commands), paths)
+        script = probe_script(commands, paths)
 
         def facts_of(node):
             if self.sudo:
@@ -324,23 +331,28 @@ class SshBackend:
         return self.cluster
 
     def problems(self) -> list[str]:
-        """Hosts that stopped answering over SSH (a dropped connection is reopened once;
-        every fifth probe also runs a command, to catch a host that hangs)."""
+        """Hosts that stopped answering over SSH. Every third probe runs `true` on each
+        host (a frozen host keeps its TCP connection open but answers nothing); a failure
+        is retried once on a fresh connection before it is reported, so a dropped
+        connection or one slow answer under load does not end the run."""
         self._probe_count += 1
-        run_command = self._probe_count % 5 == 0
+        run_command = self._probe_count % 3 == 0
 
         def check(node):
             connection = self.connections[node]
-            try:
-                connection.connect()
-                if run_command:
-                    code, _ = connection.run("true", timeout=10)
-                    if code != 0:
-                        return f"{node} ({self.specs[node].target}) does not run commands " \
-                               f"(exit {code})"
-            except Exception as e:  # noqa: BLE001 - the failure is the finding
-                return f"{node} ({self.specs[node].target}) is unreachable over SSH: {e}"
-            return None
+            last = None
+            for attempt in range(2):
+                try:
+                    connection.connect()
+                    if run_command:
+                        code, _ = connection.run("true", timeout=5, open_timeout=5)
+                        if code != 0:
+                            raise HarnessError(f"`true` exited {code}")
+                    return None
+                except Exception as e:  # noqa: BLE001 - the failure is the finding
+                    last = e
+                    connection.close()
+            return f"{node} ({self.specs[node].target}) is unreachable over SSH: {last}"
         results = in_parallel(check, self.nodes)
         return [r for r in results.values() if isinstance(r, str)]
 
@@ -353,8 +365,7 @@ class SshBackend:
         finally:
             self.close()
         if errors:
-            raise HarnessError("could not undo everything on " + "; ".join(errors)
-                               + " (`harness clean --hosts FILE` retries)")
+            raise HarnessError("could not undo everything on " + "; ".join(errors))
 
     def close(self) -> None:
         for connection in self.connections.values():
