@@ -187,3 +187,33 @@ def test_remote_calls_time_out_quote_and_move_files(hosts, tmp_path):
     finally:
         remote.exec("n1", "rm -rf /tmp/harness-ssh-test", check=False)
         backend.close()
+
+
+def test_a_host_that_freezes_mid_run_ends_it_with_exit_3(hosts, tmp_path):
+    """Outside the nemesis's control, a host stops answering (its container frozen):
+    the monitor finds it, the run ends as a harness failure (never a verdict), and once
+    the host is back `harness clean --hosts` undoes what the run could not."""
+    store = str(tmp_path / "store")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "test", "--system", "raftkv", "--nemesis",
+         "partition", "--time-limit", "40", "--store", store, *ssh_args(hosts)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    container = hosts.docker_cluster.containers["n4"]
+    try:
+        assert "ready" in proc.stdout.readline()
+        time.sleep(3)
+        container.pause()
+        out, err = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        container.reload()
+        if container.status == "paused":
+            container.unpause()
+    assert proc.returncode == 3, out + err
+    assert "n4 (" in err and "unreachable over SSH" in err
+    results = results_of(store)
+    assert results["valid"] == "unknown" and "lost" in results["error"]
+    res = harness("clean", "--hosts", hosts.hosts_file, "--known-hosts", hosts.known_hosts)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert leftovers(hosts) == {}
