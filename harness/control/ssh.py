@@ -292,8 +292,7 @@ class SshConnection:
         return line
 
     def run(self, cmd: str, timeout: float = 30.0, user: str | None = None,
-            stdin: bytes | None = None, raw: bool = False,
-            open_timeout: float = CONNECT_TIMEOUT_S) -> tuple[int, bytes]:
+            raw: bool = False, open_timeout: float = CONNECT_TIMEOUT_S) -> tuple[int, bytes]:
         """Run `cmd`; returns (exit code, stdout and stderr). 124 or 137 after a timeout.
         `raw` hands `cmd` to the login shell as it is (no timeout, no sudo): only for
         fixed command lines of the harness's own, such as the check that sudo works."""
@@ -309,8 +308,6 @@ class SshConnection:
             channel.set_combine_stderr(True)
             channel.settimeout(0.5)
             channel.exec_command(cmd if raw else self.wrap(cmd, timeout, user))
-            if stdin is not None:
-                channel.sendall(stdin)
             channel.shutdown_write()
             while True:
                 try:

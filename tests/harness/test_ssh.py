@@ -308,3 +308,62 @@ def test_a_system_that_does_not_declare_its_host_paths_cannot_run_over_ssh():
     plan = SimpleNamespace(system=object(), workload=object(), nemeses={})
     with pytest.raises(UsageError, match="host_paths"):
         backend.preflight(plan, "etcd")
+
+
+# ---- harness clean --hosts
+class _FakeRemote:
+    """A host per node: its manifest text, and the commands it was given."""
+
+    def __init__(self, manifests):
+        self.manifests = manifests
+        self.commands = {n: [] for n in manifests}
+
+    def exec(self, node, cmd, *, timeout=30.0, check=True, user=None):
+        self.commands[node].append(cmd)
+        if cmd.startswith("cat "):
+            return 0, self.manifests[node]
+        return 0, ""
+
+
+def _fake_backend(manifests):
+    import json as _json
+    nodes = list(manifests)
+    remote = _FakeRemote({n: (_json.dumps(m) if m else "") for n, m in manifests.items()})
+    return SimpleNamespace(nodes=nodes, specs={n: HostSpec(n) for n in nodes}, remote=remote,
+                           connect_all=lambda: None, close=lambda: None)
+
+
+def _manifest(run, owner, paths=("/opt/x",)):
+    return {"run": run, "labels": {"harness.owner": owner}, "paths": list(paths),
+            "chains_before": [], "nodes": {"n1": "10.0.0.1", "n2": "10.0.0.2"},
+            "system": {"name": "fake", "options": {"o": "1"}}}
+
+
+def test_clean_hosts_undoes_dead_runs_and_leaves_live_ones_unless_all():
+    from harness.control.docker import owner_label
+    from harness.control.ssh_backend import clean_hosts
+
+    dead = "otherhost/boot/1/2"          # another machine: treated as alive (unknown)
+    mine_dead = owner_label().rsplit("/", 2)[0] + "/999999999/1"   # this boot, no such pid
+    built, torn = [], []
+
+    def build_system(ref):
+        built.append(ref)
+        return SimpleNamespace(teardown=lambda cluster: torn.append(list(cluster.nodes)))
+
+    backend = _fake_backend({"n1": _manifest("r1", mine_dead), "n2": _manifest("r2", dead),
+                             "n3": None})
+    cleaned, errors = clean_hosts(backend, build_system=build_system)
+    assert (cleaned, errors) == (1, [])
+    assert built == [{"name": "fake", "options": {"o": "1"}}] and torn == [["n1"]]
+    assert any("rm -rf -- /opt/x" in c for c in backend.remote.commands["n1"])
+    assert not any("rm -rf" in c for c in backend.remote.commands["n2"])
+    assert backend.remote.commands["n3"] == [c for c in backend.remote.commands["n3"]
+                                             if c.startswith("cat ")]
+
+    backend = _fake_backend({"n1": _manifest("r1", mine_dead), "n2": _manifest("r2", dead)})
+    cleaned, _ = clean_hosts(backend, include_live=True, run_id="r2",
+                             build_system=build_system)
+    assert cleaned == 1
+    assert any("rm -rf -- /opt/x" in c for c in backend.remote.commands["n2"])
+    assert not any("rm -rf" in c for c in backend.remote.commands["n1"])
