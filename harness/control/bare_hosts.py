@@ -132,8 +132,11 @@ def main(argv=None) -> None:
     parser.add_argument("--count", type=int, default=5)
     parser.add_argument("--dir", required=True, help="where to write hosts, known_hosts, id_rsa")
     args = parser.parse_args(argv)
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
     hosts = start(args.count, args.dir)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     print(f"{args.count} bare hosts up: --hosts {hosts.hosts_file} --known-hosts "
           f"{hosts.known_hosts} (Ctrl-C removes them)", flush=True)
     try:
