@@ -323,9 +323,7 @@ class SshConnection:
                     log.warning("%s: `%s` did not finish within %gs", self.node, cmd[:80],
                                 timeout + GRACE_S)
                     return 124, b"".join(chunks)
-            end = time.monotonic() + GRACE_S
-            while not channel.exit_status_ready() and time.monotonic() < end:
-                time.sleep(0.01)
+            channel.status_event.wait(GRACE_S)     # sshd sends the exit status after EOF
             code = channel.recv_exit_status() if channel.exit_status_ready() else 124
             return code, b"".join(chunks)
         except (OSError, EOFError, _paramiko().SSHException) as e:
