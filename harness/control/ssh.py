@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 10.0
 KEEPALIVE_S = 15
 GRACE_S = 5.0          # how long past a command's own timeout this side waits for it
+RECONNECT_AFTER_S = 15.0   # a host that just failed to connect fails fast until then
 DEFAULT_KEY_FILES = ("~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa")
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
 
@@ -215,14 +216,26 @@ class SshConnection:
         self.transport = None
         self._lock = threading.Lock()
         self.home: str | None = None
+        self._failure: tuple[float, Exception] | None = None
 
     def connect(self):
         """Open (or return) the transport: TCP, key exchange, host key check, public key
-        authentication. Raises BackendUnavailable, HostKeyError or AuthError."""
+        authentication. Raises BackendUnavailable, HostKeyError or AuthError.
+
+        A host that failed to connect raises the same error again, at once, for
+        RECONNECT_AFTER_S: a dead host costs one connect timeout, not one per command
+        (the teardown sends it several)."""
         with self._lock:
             if self.transport is not None and self.transport.is_active():
                 return self.transport
-            self.transport = self._open()
+            if self._failure and time.monotonic() - self._failure[0] < RECONNECT_AFTER_S:
+                raise self._failure[1]
+            try:
+                self.transport = self._open()
+            except Exception as e:
+                self._failure = (time.monotonic(), e)
+                raise
+            self._failure = None
             return self.transport
 
     def _open(self):

@@ -367,3 +367,25 @@ def test_clean_hosts_undoes_dead_runs_and_leaves_live_ones_unless_all():
     assert cleaned == 1
     assert any("rm -rf -- /opt/x" in c for c in backend.remote.commands["n2"])
     assert not any("rm -rf" in c for c in backend.remote.commands["n1"])
+
+
+def test_a_host_that_failed_to_connect_fails_fast_for_a_while(monkeypatch):
+    from harness.control import ssh
+    from harness.errors import BackendUnavailable
+
+    connection = _connection()
+    calls = []
+
+    def failing_open():
+        calls.append(1)
+        raise BackendUnavailable("n1 (root@h1:22): cannot connect (timed out)")
+
+    monkeypatch.setattr(connection, "_open", failing_open)
+    for _ in range(3):
+        with pytest.raises(BackendUnavailable, match="timed out"):
+            connection.connect()
+    assert len(calls) == 1
+    monkeypatch.setattr(ssh, "RECONNECT_AFTER_S", 0.0)
+    with pytest.raises(BackendUnavailable):
+        connection.connect()
+    assert len(calls) == 2
