@@ -179,8 +179,9 @@ def _assignments(values, flag: str) -> dict[str, str]:
               help="Seconds of the main phase.")
 @click.option("--rate", type=float, default=0.0, show_default=True,
               help="Target ops/s across all clients (0: as fast as the clients go).")
-@click.option("--nemesis-interval", type=float, default=10.0, show_default=True,
-              help="Seconds between fault start and heal (and heal and next fault).")
+@click.option("--nemesis-interval", type=float, default=None,
+              help="Seconds between fault start and heal (and heal and next fault) "
+                   "[default: the system's own (see `harness list system`), else 10].")
 @click.option("--seed", type=int, help="Random seed (recorded in test.json).")
 @click.option("--store", "store_dir", default="store", show_default=True,
               help="Where runs are stored.")
@@ -378,6 +379,8 @@ def list_cmd(kind):
                 extra.append("requires: " + ", ".join(sorted(cls.requires)))
             if getattr(cls, "workloads", None):
                 extra.append("workloads: " + ", ".join(cls.workloads))
+            if getattr(cls, "default_nemesis_interval", None):
+                extra.append(f"default --nemesis-interval {cls.default_nemesis_interval:g}s")
             paragraph = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())
             doc = paragraph.split(". ")[0].rstrip(".")
             click.echo(f"{k} {name}" + (f" - {doc}" if doc else "")

@@ -59,6 +59,9 @@ SETUP_BUDGET_S = 120
 FINAL_PHASE_BUDGET_S = 45
 TEARDOWN_BUDGET_S = 60
 RECOVERY_PAUSE_S = 3.0
+# A system whose failover takes longer declares `default_nemesis_interval` (see
+# harness/system.py); this is the default for the others.
+DEFAULT_NEMESIS_INTERVAL_S = 10.0
 
 # Bounds on the run's numbers (issue: a NaN or 1e9 must be refused before anything runs).
 MAX_NODES = 15            # documented in the README; every node is a container on this host
@@ -77,7 +80,7 @@ class TestConfig:
     concurrency: int | None = None
     time_limit: float = 60.0
     rate: float = 0.0
-    nemesis_interval: float = 10.0
+    nemesis_interval: float | None = None   # None: the system's default_nemesis_interval
     seed: int | None = None
     store: str = store.DEFAULT_STORE
     # Plugin options, as typed on the command line (strings) or already typed values:
@@ -208,6 +211,9 @@ def resolve(cfg: TestConfig) -> Plan:
     system_cls = registry.lookup("system", cfg.system, "--system")
     system = build(system_cls, cfg.system, cfg.system_opts, "--system-opt")
     cfg.workload = cfg.workload or system.default_workload
+    if cfg.nemesis_interval is None:
+        cfg.nemesis_interval = float(getattr(system, "default_nemesis_interval",
+                                             DEFAULT_NEMESIS_INTERVAL_S))
     workload_cls = registry.lookup("workload", cfg.workload, "--workload")
     if cfg.workload not in system.workloads:
         raise UsageError(f"--workload {cfg.workload!r} is not supported by {cfg.system}; "
@@ -525,6 +531,9 @@ def _execute(run: Run, backend, run_id, rng, config
             progress.start()
             resources.push("progress", progress.finish)
         config["cluster_ready_s"] = round(ready_s, 2)
+        prepare = getattr(plan.system, "prepare", None)
+        if prepare is not None:
+            prepare(cluster, plan.workload)
         interpret(build_generator(cfg, plan.workload, run.history, run.clock, run.marks),
                   concurrency=cfg.concurrency, nodes=cluster.nodes,
                   make_client=plan.system.client(cluster, cfg.workload),
