@@ -48,6 +48,8 @@ class RaftKV(PidFileDaemon):
     default_workload = "register"
     workloads = ("register",)
     capabilities = frozenset({"kill", "pause", "primaries", "log-files", "health"})
+    # Everything setup creates on a node: the SSH backend removes exactly these.
+    host_paths = (REMOTE_DIR, DATA_DIR, LOG_DIR, PID_FILE)
     options = (
         Option("unsafe-reads", "bool", False, "every node answers reads from its local "
                "state (stale reads: not linearizable)"),
