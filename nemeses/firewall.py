@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from . import FaultFailed
+from . import FaultFailed  # noqa: F401 - re-exported for the network faults
 
 EXEC_TIMEOUT_S = 10
 
