@@ -148,3 +148,13 @@ def test_line_numbers_as_times_are_not_plotted_as_nanoseconds():
     assert "No latency plot: the history has no completed operations with real times" in page
     assert "No timeline: the history has no real times" in page
     assert 'class="plot"' not in page
+
+
+def test_a_failed_runs_checkers_are_marked_partial_not_green():
+    history = [op for op in sample_history()]
+    page = html.render(title="t", config={"seed": 1, "run_id": "r"}, history=history,
+                       results={"valid": "unknown", "error": "node n3 lost mid-run",
+                                "partial_valid": True,
+                                "linearizable": {"valid": True, "summary": "fine so far"}})
+    assert "no verdict of its own" in page and "partial: valid" in page
+    assert 'class="verdict valid"' not in page
