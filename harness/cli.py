@@ -427,7 +427,8 @@ def list_cmd(kind):
               help="Read FIFOs and devices too (bounded by --time-limit and --max-input-mb).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False),
-              help="Write an HTML report of the (last) checked history here.")
+              help="Write an HTML report of the checked history here; with several files, "
+                   "one report each: FILE-1.html, FILE-2.html, ... in the order given.")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False),
               help="Write JUnit XML here: one test case per file.")
 def check_cmd(files, checker, model, init_json, fmt, time_limit, memory_limit, engine,
@@ -528,8 +529,9 @@ def check_cmd(files, checker, model, init_json, fmt, time_limit, memory_limit, e
                        + (f" ({summary})" if summary else ""))
         if report_path:
             from reports import html
-            _write_output("--report", report_path, lambda: html.write(
-                report_path, title=os.path.basename(path),
+            target = report_path if len(files) == 1 else _numbered(report_path, len(per_file))
+            _write_output("--report", target, lambda: html.write(
+                target, title=os.path.basename(path),
                 config={"file": path, "format": loaded.format, "checker": checker},
                 history=loaded.ops,
                 results={"valid": result["valid"], checker: {**result, "summary": summary}}))
@@ -538,6 +540,12 @@ def check_cmd(files, checker, model, init_json, fmt, time_limit, memory_limit, e
         _write_output("--junit", junit_path, lambda: junit.write(
             junit_path, f"harness check --checker {checker}", per_file))
     sys.exit(exit_code_for(merge_valid(verdicts)))
+
+
+def _numbered(path: str, n: int) -> str:
+    """FILE.html -> FILE-n.html: the report of the n-th of several checked files."""
+    stem, ext = os.path.splitext(path)
+    return f"{stem}-{n}{ext or '.html'}"
 
 
 def _writable_path(flag: str, path: str) -> None:
@@ -660,13 +668,30 @@ def _on_sigterm(signum, frame):
     raise Interrupted("interrupted by SIGTERM")
 
 
+GLOBAL_FLAGS = ("-v", "--verbose", "--debug")
+
+
+def hoist_global_flags(args: list[str]) -> list[str]:
+    """`-v`, `--verbose` and `--debug` anywhere on the command line (`harness test ... -v`),
+    not only before the subcommand, where click wants the group's options. Everything
+    after `--` is left alone."""
+    if "--" in args:
+        cut = args.index("--")
+        head, tail = args[:cut], args[cut:]
+    else:
+        head, tail = args, []
+    flags = [a for a in head if a in GLOBAL_FLAGS]
+    return flags + [a for a in head if a not in GLOBAL_FLAGS] + tail
+
+
 def main(argv=None) -> None:
     import signal
     import threading
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        cli.main(args=argv, prog_name="harness", standalone_mode=False)
+        cli.main(args=hoist_global_flags(sys.argv[1:] if argv is None else list(argv)),
+                 prog_name="harness", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as e:
         click.echo(e.ctx.get_help() if e.ctx else str(e))
         sys.exit(EXIT_VALID)
