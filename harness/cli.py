@@ -17,7 +17,7 @@ import traceback
 
 import click
 
-from .errors import (EXIT_HARNESS_FAILURE, EXIT_USAGE, EXIT_VALID, HarnessError, Interrupted,
+from .errors import (EXIT_HARNESS_FAILURE, EXIT_INVALID, EXIT_USAGE, EXIT_VALID, HarnessError, Interrupted,
                      UsageError)
 
 
@@ -261,11 +261,17 @@ def _run_and_report(cfg) -> int:
 
     outcome = run_test(cfg, echo=click.echo)
     click.echo(outcome.message, err=outcome.exit_code >= EXIT_HARNESS_FAILURE)
+    if outcome.results is not None and outcome.exit_code == EXIT_INVALID:
+        from reports.text import first_counterexample
+        for line in first_counterexample(outcome.results):
+            click.echo(f"  {line}")
     if outcome.run_dir is not None:
+        from .runner import rerun_command
         report = outcome.run_dir / "report.html"
         if report.exists():
             click.echo(f"report: {report}")
         click.echo(f"history: {outcome.run_dir / 'history.jsonl'}")
+        click.echo(f"seed {cfg.seed}; rerun: {rerun_command(cfg, outcome.run_dir)}")
     if cfg.keep_cluster and outcome.results is not None:
         run_id = (outcome.results.get("run") or {}).get("run_id")
         if run_id and cfg.backend == "ssh":
