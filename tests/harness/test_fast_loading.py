@@ -113,3 +113,31 @@ def test_a_history_reads_the_same_with_and_without_msgspec(tmp_path, monkeypatch
     monkeypatch.setattr(history, "_FAST_DECODE", None)
     slow = read_history_with_lines(str(path))
     assert json.dumps(fast) == json.dumps(slow)
+
+
+def test_a_json_array_read_by_lines_is_what_the_scanner_reads():
+    from harness.formats import NO_LIMITS, _json_array, _json_array_by_lines
+    rng = random.Random(11)
+    elements = ['{"type":"ok","process":1,"f":"r","value":[1]}', '{"a":"]"}', '{"b":[{}]}',
+                '{"c":","}', "[1]", "3", '{"x":1', '"s"}', '{"d":1e400}', '{"e":"\\ud800"}',
+                '{"f":123456789012345678901234567890}', "{}"]
+    seps = [",\n", ",", "\n,", ", \n", ",\n\n", "\n", ",\r\n", ",,\n"]
+    fast_used = 0
+    for case in range(4000):
+        chosen = [rng.choice(elements[:1] * 6 + elements) for _ in range(rng.randint(0, 4))]
+        body = ""
+        for i, e in enumerate(chosen):
+            body += e + (rng.choice(seps) if i < len(chosen) - 1 else "")
+        text = rng.choice(["[", "[\n", " [ ", "\n["]) + body + \
+            rng.choice(["]", "\n]", "]\n", " ]\n\n", "", "]x", ",]", "}]"])
+        start = len(text) - len(text.lstrip(" \t\n\r"))
+        fast = _json_array_by_lines(text, start, "p", NO_LIMITS)
+        try:
+            slow = _json_array(text, start, "p", NO_LIMITS)
+        except InputError:
+            slow = "error"
+        if fast is not None:
+            fast_used += 1
+            assert slow != "error", text
+            assert json.dumps(fast) == json.dumps(slow), text
+    assert fast_used > 500
