@@ -304,15 +304,23 @@ def cycle_specs(wanted: set[str]) -> list[CycleSpec]:
     return specs
 
 
+# Once every model asked about is violated, the verdict cannot change: each further search
+# (per class and component) gets this long, so a huge component of a split-brain history
+# costs seconds rather than the whole time limit. What it cut short is listed as such.
+SETTLED_SEARCH_S = 2.0
+
+
 def search_cycles(graph: Graph, wanted: set[str], time_limit_s: float = 60.0,
-                  others: dict | None = None) -> dict:
+                  others: dict | None = None, models=(), violated=()) -> dict:
     """All cycle anomalies of the classes in `wanted`: {"cycles": [...], "unknown": [...]}.
 
     `others`: the non-cycle anomalies already found, as type -> transaction ids they name
     (see `_covered`).
 
     One cycle per (class, component). A search whose deadline passes leaves its component
-    in "unknown" (reported, never hung on). A -realtime cycle whose real-time steps are all
+    in "unknown" (reported, never hung on). Once every one of `models` is violated by what
+    was found (`violated`: the non-cycle anomalies already found, then every cycle found),
+    each further search is bounded by SETTLED_SEARCH_S (marked `settled`). A -realtime cycle whose real-time steps are all
     session steps as well (one process running sequentially) is named for the stronger,
     real-time order and lists the -process class under "also"; verdicts count both.
     """
@@ -329,15 +337,24 @@ def search_cycles(graph: Graph, wanted: set[str], time_limit_s: float = 60.0,
     data_components = [c for comp in components
                        for c in strongly_connected_components(graph, set(DATA_TYPES), comp)]
     data_component = {v: i for i, comp in enumerate(data_components) for v in comp}
+    from .consistency import PROSCRIBED
+    violations = set(violated)
+
+    def settled() -> bool:
+        return bool(models) and all(PROSCRIBED[m] & violations for m in models)
+
     for spec in specs:
         search_in = [set(c) for c in data_components] if spec.special is None else components
         for members in search_in:
+            cut_short = settled()
+            limit = min(deadline, time.monotonic() + SETTLED_SEARCH_S) if cut_short else deadline
             try:
-                steps = find_cycle(graph, members, spec, deadline)
+                steps = find_cycle(graph, members, spec, limit)
             except SearchBudgetExceeded as e:
                 unknown.append({"component_size": len(e.component),
                                 "component_sample": e.component[:20], "searching": spec.name
-                                + ("-" + spec.special if spec.special else "")})
+                                + ("-" + spec.special if spec.special else ""),
+                                **({"settled": True} if cut_short else {})})
                 continue
             if steps is None:
                 continue
@@ -362,4 +379,6 @@ def search_cycles(graph: Graph, wanted: set[str], time_limit_s: float = 60.0,
                     # -process cycle too (what session models are judged by).
                     cycle["also"] = [also]
             cycles.append(cycle)
+            violations.add(name)
+            violations.update(cycle.get("also", ()))
     return {"cycles": cycles, "unknown": unknown}

@@ -48,7 +48,9 @@ def finish(graph: Graph, found: dict, txns: list[Txn], models, wanted, time_limi
     edges = graph.edge_count()
     cycles = search_cycles(graph, wanted, max(0.0, time_limit_s - (time.monotonic() - started)),
                            {k: _txn_ids(v) for k, v in found.items()
-                            if k not in NAMES_NOT_EXPLAINS})
+                            if k not in NAMES_NOT_EXPLAINS},
+                           models=models,
+                           violated={k for k, v in found.items() if v and k in wanted})
     by_id = {t.id: t for t in txns}
     for c in cycles["cycles"]:
         steps = [(a, b, k, witness(k, graph.out[a][b].get(k), by_id.get(a), by_id.get(b)))
@@ -84,8 +86,15 @@ def finish(graph: Graph, found: dict, txns: list[Txn], models, wanted, time_limi
         result["model-holds"] = {m: not (PROSCRIBED[m] & set(bad)) for m in models}
     if cycles["unknown"]:
         result["unknown"] = cycles["unknown"]
-        result["unknown_reason"] = (f"cycle search time limit reached in "
-                                    f"{len(cycles['unknown'])} component(s)")
+        cut = sum(1 for u in cycles["unknown"] if u.get("settled"))
+        reasons = []
+        if len(cycles["unknown"]) > cut:
+            reasons.append(f"cycle search time limit reached in "
+                           f"{len(cycles['unknown']) - cut} component(s)")
+        if cut:
+            reasons.append(f"{cut} search(es) for further anomaly classes cut short once "
+                           f"every model asked about was violated")
+        result["unknown_reason"] = "; ".join(reasons)
     return result
 
 

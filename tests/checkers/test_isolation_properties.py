@@ -73,3 +73,16 @@ def test_a_cycle_search_out_of_budget_is_unknown_with_the_component_noted():
     assert result["valid"] == "unknown"
     assert "time limit" in result["unknown_reason"]
     assert result["unknown"][0]["component_size"] >= 2 and result["unknown"][0]["component_sample"]
+
+
+def test_once_every_model_is_violated_further_searches_are_cut_short(monkeypatch):
+    from checkers import dependency_graph
+    monkeypatch.setattr(dependency_graph, "SETTLED_SEARCH_S", 0.0)
+    history = inject(list_append_history(200, seed=1), "G0")
+    result = list_append.check(history, ["strict-serializable"])
+    assert result["valid"] is False and "G0" in result["anomaly-types"]
+    assert result["unknown"] and all(u.get("settled") for u in result["unknown"])
+    assert "cut short once every model asked about was violated" in result["unknown_reason"]
+    # With no model to settle (anomalies asked for by name only), nothing is cut short.
+    free = list_append.check(history, [], anomalies=["G0", "G1c"])
+    assert not any(u.get("settled") for u in free.get("unknown", ()))
