@@ -495,6 +495,9 @@ def _execute(run: Run, client, image_tag, run_id, rng, config
             resources.push("node logs", lambda: _collect_logs(cluster, plan.system,
                                                               Path(run.history.path).parent))
         plan.system.setup(cluster)
+        prepare = getattr(plan.system, "prepare_workload", None)
+        if prepare is not None:
+            prepare(cluster, plan.workload)
         ready_s = time.monotonic() - t0
         log.info("cluster ready in %.1fs", ready_s)
         run.echo(f"cluster of {cfg.nodes} {cfg.system} nodes ready in {ready_s:.1f}s; "

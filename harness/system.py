@@ -12,6 +12,9 @@ Contract:
 * `log_files(node)` lists the paths collected into the run's store at the end;
 * `client(cluster, workload)` returns a factory of Clients (see harness.interpreter)
   for that workload, or raises UsageError if the system cannot run it;
+* `prepare_workload(cluster, workload)` (optional) runs once after `setup`, before the
+  clients start, with the built workload: a system creates what that workload's options
+  ask for (e.g. the bank's accounts and balances);
 * `health(cluster)` (capability `health`) returns each node's state as the system sees it
   (e.g. its Raft role, or "down"); the run samples it into results.json.
 
