@@ -103,8 +103,11 @@ class LocalCluster:
 @pytest.fixture
 def cluster(tmp_path):
     c = LocalCluster(tmp_path)
-    c.leader()
-    assert c.txn("n1", st(SCHEMA))[0] == 200
+    leader = c.leader()
+    assert c.txn(leader, st(SCHEMA))[0] == 200
+    index = c.status(leader)["commit"]
+    for node in c.ips:      # every node has the table and knows the leader
+        c.wait_applied(node, index)
     yield c
     c.stop()
 
