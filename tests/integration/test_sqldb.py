@@ -54,3 +54,13 @@ def test_read_before_log_is_caught_as_lost_updates_or_write_skew(docker_client, 
     elle = results_of(store)["elle-list-append"]
     assert elle["valid"] is False and elle["model-holds"] == {"serializable": False}
     assert TXN_ANOMALIES_OF_LOST_READS & set(elle["anomaly-types"]), elle["anomaly-types"]
+
+
+def test_no_fsync_loses_acknowledged_adds_when_every_node_crashes(docker_client, tmp_path):
+    store = str(tmp_path / "store")
+    res = harness("test", "--system", "sqldb", "--workload", "set", "--system-opt", "no-fsync",
+                  "--nemesis", "kill", "--process-targets", "all", "--time-limit", "30",
+                  "--nemesis-interval", "4", "--store", store)
+    assert res.returncode == 1, res.stdout + res.stderr
+    result = results_of(store)["set"]
+    assert result["valid"] is False and result["lost-count"] > 0, result
