@@ -8,7 +8,9 @@ Anomaly names: cycle anomalies are G0, G1c, G-single-item, G-nonadjacent-item, G
 level: these histories have no predicates), each with -process and -realtime variants (the
 cycle needs a session-order or real-time edge). Non-cycle anomalies: G1a, G1b, internal,
 dirty-update, lost-update, duplicate-elements, incompatible-order, future-read,
-cyclic-versions, and garbage-read (a read of a value nobody wrote, which Elle does not check).
+cyclic-versions, garbage-read (a read of a value nobody wrote, which Elle does not check), and
+lost-append (an acknowledged append that a later-begun read missed and no read ever saw: it
+needs real-time order, so only the real-time models proscribe it).
 """
 
 from __future__ import annotations
@@ -35,8 +37,10 @@ PROSCRIBED: dict[str, frozenset] = {
     "serializable": frozenset(_SER),
     "strong-session-serializable": frozenset(_SER | _variants(CYCLE_BASES, ("-process",))),
     "strong-session-snapshot-isolation": frozenset(_SI | _variants(_SI_CYCLES, ("-process",))),
-    "strong-snapshot-isolation": frozenset(_SI | _variants(_SI_CYCLES, ("-process", "-realtime"))),
-    "strict-serializable": frozenset(_SER | _variants(CYCLE_BASES, ("-process", "-realtime"))),
+    "strong-snapshot-isolation": frozenset(_SI | _variants(_SI_CYCLES, ("-process", "-realtime"))
+                                           | {"lost-append"}),
+    "strict-serializable": frozenset(_SER | _variants(CYCLE_BASES, ("-process", "-realtime"))
+                                     | {"lost-append"}),
 }
 MODELS = tuple(PROSCRIBED)
 ALIASES = {"strong-serializable": "strict-serializable", "linearizable": "strict-serializable"}

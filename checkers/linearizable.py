@@ -360,11 +360,117 @@ def explain(model: Model, ops: list[Operation], prefix: list[int]) -> dict:
         "linearized_prefix": [describe(ops[i]) for i in prefix],
         "prefix_states": states,
         "concurrent": [describe(op) for op in concurrent[:20]],
-        "message": (f"{model.describe_op(blocking)} (process {blocking.process}) cannot be "
-                    f"linearized: after the longest linearizable prefix ({len(prefix)} ops) the "
-                    f"state is {model.describe_state(state)}"
-                    if blocking else "no linearization found"),
+        "message": _message(model, blocking, prefix, model.describe_state(state), None),
     }
+
+
+def with_frontier(model: Model, ops: list[Operation], failure: dict) -> dict:
+    """`failure` (from `explain`) with what `failure_frontier` adds: `possible_states`
+    (with `possible_states_complete`), the message naming them, and its `concurrent` ops
+    split into those that could go next in some possible state and `also_blocked`, those
+    illegal in every one (offering those as alternatives misleads). Costs a bounded
+    search, so check_history does it only for the failures it reports."""
+    blocked = failure.get("op")
+    by_invoke = {op.invoke_index: op for op in ops}
+    blocking = by_invoke.get(blocked.get("invoke_index")) if blocked else None
+    if blocking is None or blocking.complete_index is None:
+        return failure
+    frontier = failure_frontier(model, ops, blocking)
+    out = {**failure, "possible_states": _possible_states(model, frontier)[:50],
+           "possible_states_complete": frontier["complete"]}
+    prefix = failure.get("linearized_prefix") or []
+    state_text = (failure.get("prefix_states") or [failure.get("state")])[-1]
+    out["message"] = _message(model, blocking, prefix, state_text, frontier)
+    if frontier["complete"]:
+        concurrent = failure.get("concurrent") or []
+        could = frontier["could_go_next"]
+        out["concurrent"] = [c for c in concurrent
+                             if by_invoke.get(c.get("invoke_index")) is not None
+                             and by_invoke[c["invoke_index"]].id in could]
+        out["also_blocked"] = [c for c in concurrent if c not in out["concurrent"]]
+    return out
+
+
+def _possible_states(model, frontier) -> list[str]:
+    """The frontier's states as the model describes them, numbers in numeric order."""
+    def order(text):
+        try:
+            return (0, float(text), text)
+        except ValueError:
+            return (1, 0.0, text)
+    return sorted({model.describe_state(st) for st in frontier["states"]}, key=order)
+
+
+def _message(model, blocking, prefix, state, frontier) -> str:
+    """`state` is the state after the longest prefix, as the model describes it."""
+    if blocking is None:
+        return "no linearization found"
+    message = f"{model.describe_op(blocking)} (process {blocking.process}) cannot be linearized: "
+    possible = _possible_states(model, frontier) if frontier else []
+    if frontier and frontier["complete"] and possible:
+        shown = ", ".join(possible[:10]) + (f" (and {len(possible) - 10} more)"
+                                            if len(possible) > 10 else "")
+        return (message + f"by its completion the state can only be {shown} "
+                f"(after the longest linearizable prefix, {len(prefix)} ops, it is {state})")
+    return (message + f"after the longest linearizable prefix ({len(prefix)} ops) the state "
+            f"is {state}")
+
+
+FRONTIER_BUDGET = 5_000
+
+
+def failure_frontier(model: Model, ops: list[Operation], blocking: Operation,
+                     budget: int = FRONTIER_BUDGET) -> dict:
+    """Every state the object could be in when `blocking` completes, and which other ops
+    could be linearized next in one of them.
+
+    A configuration is a set of linearized ops and the state they leave. From the empty
+    one, any op invoked before `blocking` completes may be linearized next, once every
+    known op that completed before its invocation is in (real time). The configurations
+    that count are those in which every known op completed before `blocking` completes is
+    linearized and `blocking` is not: the states of those are the possible states, and
+    `blocking` is illegal in each of them (or leads to a dead end later). The longest
+    prefix the search found is one of them; a reader wants all of them ("the register
+    was 1 or 3, never 4").
+
+    Explores at most `budget` configurations; `complete` is False when it stopped early
+    (the states found so far are still possible ones).
+    """
+    deadline = blocking.complete_index
+    candidates = [op for op in ops if op.invoke_index < deadline and op.id != blocking.id]
+    must = 0
+    for op in candidates:
+        if op.known and op.complete_index < deadline:
+            must |= 1 << op.id
+    before = {op.id: sum(1 << p.id for p in candidates
+                         if p.known and p.complete_index < op.invoke_index)
+              for op in candidates}
+    start = (0, model.init())
+    seen = {start}
+    todo = [start]
+    states, could_go_next = set(), set()
+    complete = True
+    while todo:
+        linearized, state = todo.pop()
+        if linearized & must == must:
+            states.add(state)
+        for op in candidates:
+            bit = 1 << op.id
+            if linearized & bit or before[op.id] & ~linearized:
+                continue
+            legal, new_state = model.step(state, op)
+            if not legal:
+                continue
+            if linearized & must == must:
+                could_go_next.add(op.id)
+            nxt = (linearized | bit, new_state)
+            if nxt not in seen:
+                if len(seen) >= budget:
+                    complete = False
+                    continue
+                seen.add(nxt)
+                todo.append(nxt)
+    return {"states": states, "could_go_next": could_go_next, "complete": complete}
 
 
 def _check_one(model, ops, budget, deadline, engine, memory_limit):
@@ -473,7 +579,7 @@ def check_history(history: list[dict], model_name: str | None = None,
         if failures and not exhaustive:
             unchecked_keys = pending
             break
-    failures.sort(key=lambda f: repr(f["key"]))
+    failures.sort(key=lambda f: _key_order(f["key"]))   # numeric keys in numeric order
     valid = merge_valid(verdicts.values())
     n_ops = sum(len(v) for v in partitions.values())
     result = {
@@ -482,7 +588,8 @@ def check_history(history: list[dict], model_name: str | None = None,
         "partitions": len(partitions),
         "ops": n_ops,
         "elapsed_s": round(time.monotonic() - started, 4),
-        "failures": [{**f, "key": plain(f["key"])} for f in failures[:10]],
+        "failures": [{**with_frontier(models[f["key"]], partitions[f["key"]], f),
+                      "key": plain(f["key"])} for f in failures[:10]],
         "invalid_keys": [plain(f["key"]) for f in failures],
     }
     if unchecked_keys:

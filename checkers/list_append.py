@@ -19,12 +19,15 @@ transaction's own later append), dirty-update (a committed append on top of an a
 lost-update (two committed transactions read the same version and both append to it),
 duplicate-elements, incompatible-order (reads that are not prefixes of one another, or one
 transaction's appends seen out of order or without its earlier ones), garbage-read (an
-element nobody appended; Elle does not check it). Then cycles
+element nobody appended; Elle does not check it), lost-append (an acknowledged append no
+read saw though a read of its key began after it was acknowledged: real-time models only;
+Elle does not check it). Then cycles
 (dependency_graph.search_cycles).
 
 Unread appends are ordered after what was read and never among themselves, so their
 unknown order cannot raise an alarm; a history that violates a model in every order of
-them is, knowingly, not caught (tests/checkers/test_txn_oracle.py measures it).
+them is, knowingly, not caught (tests/checkers/test_txn_oracle.py measures it), except
+for lost-append.
 """
 
 from __future__ import annotations
@@ -193,7 +196,40 @@ def build(txns: list[Txn]):
         if len(tids) > 1:
             anomalies["lost-update"].append({"key": k, "value": [v for v in version],
                                              "txns": sorted(tids)})
+    _lost_appends(txns, reads, unread, status, observed, writer_appends, anomalies)
     return graph, anomalies
+
+
+def _lost_appends(txns, reads, unread, status, observed, writer_appends, anomalies) -> None:
+    """lost-append: an acknowledged append (its transaction ok) that no read ever saw,
+    although a read of its key began after the append was acknowledged. (When a read saw
+    another of that transaction's appends to the key, the missing one is G1b or
+    incompatible-order, reported as such.)
+
+    Under a model with real-time order (strict-serializable, strong snapshot isolation)
+    that read had to see it, wherever the unread append falls in the version order. The
+    cycle search cannot say so: an element no read saw has no place in the observed order,
+    so it gets no rw edge from the reads that missed it. Acknowledged writes vanishing in a
+    failover look exactly like this (and nothing else when their key is never read again
+    before the final reads)."""
+    latest_read: dict = {}               # key -> (invoke index, txn id) of its last read
+    for t, _mop, k, _values in reads:
+        if t.invoke_index is not None and t.invoke_index > latest_read.get(k, (-1, None))[0]:
+            latest_read[k] = (t.invoke_index, t.id)
+    by_id = {t.id: t for t in txns}
+    for k, appends in unread.items():
+        read_at, reader = latest_read.get(k, (None, None))
+        if read_at is None:
+            continue
+        for v, tid in appends:
+            w = by_id[tid]
+            if status.get(tid) == "ok" and w.complete_index is not None \
+                    and w.complete_index < read_at \
+                    and not any(_h(x) in observed.get(k, ()) for x in writer_appends[(tid, k)]):
+                anomalies["lost-append"].append(
+                    {"key": k, "element": v, "op": tid, "read": reader,
+                     "message": f"append {v!r} to {k!r} was acknowledged (op {tid}) but no "
+                                f"read saw it, not even op {reader}, which began later"})
 
 
 def _torn_appends(longest, writer, writer_appends, anomalies) -> None:
@@ -298,7 +334,20 @@ def _check(history: list[dict], consistency_models=("strict-serializable",), ano
     except DuplicateAppends as e:
         return {"valid": UNKNOWN, "error": str(e), "anomaly-types": ["duplicate-appends"],
                 "anomalies": {}, "not": [], "elapsed_s": round(time.monotonic() - started, 4)}
+    _acknowledged_times(history, found.get("lost-append", ()))
     return finish(graph, found, txns, models, wanted, time_limit_s, started)
+
+
+def _acknowledged_times(history, lost) -> None:
+    """When each lost append was acknowledged (seconds into the run), for the report."""
+    wanted = {a["op"] for a in lost}
+    if not wanted:
+        return
+    times = {op.get("index"): op.get("time") for op in history if op.get("index") in wanted}
+    for a in lost:
+        t = times.get(a["op"])
+        if isinstance(t, (int, float)):
+            a["acknowledged_s"] = round(t / 1e9, 3)
 
 
 

@@ -108,6 +108,50 @@ def _with_plugin_flags(command):
     return command
 
 
+def _ssh_options(command):
+    """The flags that say how to reach and trust SSH hosts (`test --backend ssh`, `clean
+    --hosts`). Host-key opt-ins are explicit and recorded in the run's test.json."""
+    for decorator in reversed((
+        click.option("--hosts", "hosts_file", type=click.Path(dir_okay=False),
+                     help="SSH backend: file of hosts, one `[user@]host[:port] [key=PATH]` "
+                          "a line (node n1 is the first line)."),
+        click.option("--host", "host_list", multiple=True, metavar="[USER@]HOST[:PORT]",
+                     help="SSH backend: a host, repeatable (instead of --hosts)."),
+        click.option("--ssh-key", type=click.Path(dir_okay=False),
+                     help="SSH backend: private key for hosts without key= (default: "
+                          "ssh-agent, then ~/.ssh/id_*)."),
+        click.option("--ssh-user", help="SSH backend: login user for hosts without user@ "
+                                        "[default: root]"),
+        click.option("--sudo", is_flag=True,
+                     help="SSH backend: run commands through passwordless `sudo -n` "
+                          "(for a non-root login user)."),
+        click.option("--known-hosts", type=click.Path(dir_okay=False),
+                     help="SSH backend: known_hosts file to verify host keys against "
+                          "[default: ~/.ssh/known_hosts]"),
+        click.option("--accept-new-host-keys", is_flag=True,
+                     help="SSH backend: trust unknown host keys on first use (added to "
+                          "known_hosts; a changed key is still refused)."),
+        click.option("--insecure-no-host-key-check", is_flag=True,
+                     help="SSH backend: do not verify host keys at all (recorded in "
+                          "test.json; only for throwaway test hosts)."),
+    )):
+        command = decorator(command)
+    return command
+
+
+def _host_lines(hosts_file, host_list, ssh_user, ssh_key) -> list[str]:
+    """The hosts as `user@host:port [key=PATH]` lines (what test.json records)."""
+    from .control.hosts import parse_host, read_hosts_file
+
+    if hosts_file and host_list:
+        raise UsageError("give the hosts with --hosts FILE or with --host, not both")
+    if hosts_file:
+        specs = read_hosts_file(hosts_file, ssh_user, ssh_key)
+    else:
+        specs = [parse_host(h, ssh_user, ssh_key) for h in host_list]
+    return [spec.spec() for spec in specs]
+
+
 def _assignments(values, flag: str) -> dict[str, str]:
     out = {}
     for item in values:
@@ -135,8 +179,9 @@ def _assignments(values, flag: str) -> dict[str, str]:
               help="Seconds of the main phase.")
 @click.option("--rate", type=float, default=0.0, show_default=True,
               help="Target ops/s across all clients (0: as fast as the clients go).")
-@click.option("--nemesis-interval", type=float, default=10.0, show_default=True,
-              help="Seconds between fault start and heal (and heal and next fault).")
+@click.option("--nemesis-interval", type=float, default=None,
+              help="Seconds between fault start and heal (and heal and next fault) "
+                   "[default: the system's own (see `harness list system`), else 10].")
 @click.option("--seed", type=int, help="Random seed (recorded in test.json).")
 @click.option("--store", "store_dir", default="store", show_default=True,
               help="Where runs are stored.")
@@ -160,6 +205,11 @@ def _assignments(values, flag: str) -> dict[str, str]:
 @click.option("--node-pids", type=int, default=2048, show_default=True,
               help="Process limit of each node container.")
 @click.option("--keep-cluster", is_flag=True, help="Leave the containers running afterwards.")
+@click.option("--backend", type=click.Choice(["docker", "ssh"]), default="docker",
+              show_default=True,
+              help="Where the nodes are: containers here, or existing hosts over SSH "
+                   "(docs/ssh.md).")
+@_ssh_options
 @click.option("--test-count", type=click.IntRange(1, 10_000), default=1, show_default=True,
               help="Repeat the test up to this many times, stopping at the first run that is "
                    "not valid (each with a new seed unless --seed is given).")
@@ -167,12 +217,19 @@ def _assignments(values, flag: str) -> dict[str, str]:
 def test_cmd(system, workload, nemesis, nodes, concurrency, time_limit, rate, nemesis_interval,
              seed, store_dir, system_opts, workload_opts, nemesis_opts, check_time_limit,
              consistency_models, deadline, node_memory, node_pids, keep_cluster, test_count,
-             **plugin_flags):
+             backend, hosts_file, host_list, ssh_key, ssh_user, sudo, known_hosts,
+             accept_new_host_keys, insecure_no_host_key_check, **plugin_flags):
     """Deploy a cluster, run a workload under faults, check the history, write a report."""
     from .options import parse_assignments
     from .runner import TestConfig
 
     nemeses = _split_names(nemesis)
+    hosts = _host_lines(hosts_file, host_list, ssh_user, ssh_key) \
+        if (hosts_file or host_list) else []
+    nodes_given = click.get_current_context().get_parameter_source("nodes") \
+        == click.core.ParameterSource.COMMANDLINE
+    if backend == "ssh" and hosts and not nodes_given:
+        nodes = len(hosts)          # the cluster is the hosts
     concurrency = _concurrency(concurrency, nodes)
     per_nemesis = parse_assignments(list(nemesis_opts), "--nemesis-opt")
     cfg = TestConfig(system=system, workload=workload, nemeses=nemeses,
@@ -182,7 +239,10 @@ def test_cmd(system, workload, nemesis, nodes, concurrency, time_limit, rate, ne
                      workload_opts=_assignments(workload_opts, "--workload-opt"),
                      nemesis_opts=per_nemesis, check_time_limit=check_time_limit,
                      consistency_models=list(consistency_models), node_memory_mb=node_memory, node_pids=node_pids,
-                     keep_cluster=keep_cluster, deadline=deadline)
+                     keep_cluster=keep_cluster, deadline=deadline, backend=backend,
+                     hosts=hosts, ssh_key=ssh_key, ssh_user=ssh_user, sudo=sudo,
+                     known_hosts=known_hosts, accept_new_host_keys=accept_new_host_keys,
+                     insecure_no_host_key_check=insecure_no_host_key_check)
     _apply_plugin_flags(cfg, plugin_flags)
     code = EXIT_VALID
     for attempt in range(1, test_count + 1):
@@ -208,7 +268,9 @@ def _run_and_report(cfg) -> int:
         click.echo(f"history: {outcome.run_dir / 'history.jsonl'}")
     if cfg.keep_cluster and outcome.results is not None:
         run_id = (outcome.results.get("run") or {}).get("run_id")
-        if run_id:
+        if run_id and cfg.backend == "ssh":
+            click.echo("cluster kept: undo it with `harness clean --hosts FILE --all`")
+        elif run_id:
             click.echo(f"cluster kept: remove it with `harness clean --run {run_id} --all`")
     return outcome.exit_code
 
@@ -317,6 +379,8 @@ def list_cmd(kind):
                 extra.append("requires: " + ", ".join(sorted(cls.requires)))
             if getattr(cls, "workloads", None):
                 extra.append("workloads: " + ", ".join(cls.workloads))
+            if getattr(cls, "default_nemesis_interval", None):
+                extra.append(f"default --nemesis-interval {cls.default_nemesis_interval:g}s")
             paragraph = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())
             doc = paragraph.split(". ")[0].rstrip(".")
             click.echo(f"{k} {name}" + (f" - {doc}" if doc else "")
@@ -549,15 +613,46 @@ def image_dockerfile():
 @click.option("--run", "run_id", help="Only this run's containers and network.")
 @click.option("--all", "include_live", is_flag=True,
               help="Also runs whose controller is still going (they will fail).")
-def clean_cmd(run_id, include_live):
+@_ssh_options
+def clean_cmd(run_id, include_live, hosts_file, host_list, ssh_key, ssh_user, sudo,
+              known_hosts, accept_new_host_keys, insecure_no_host_key_check):
     """Remove the containers and networks of harness runs that are no longer alive (by
-    label; a run whose controller process still runs is left alone unless --all)."""
+    label; a run whose controller process still runs is left alone unless --all).
+
+    With --hosts FILE (or --host): undo on those SSH hosts what a run left there (its
+    processes, firewall chains, data folders: what the run's manifest on each host says)."""
     from .control.docker import RUN, connect, remove_by_label
 
+    if hosts_file or host_list:
+        _clean_hosts(_host_lines(hosts_file, host_list, ssh_user, ssh_key), run_id,
+                     include_live, ssh_key=ssh_key, sudo=sudo, known_hosts=known_hosts,
+                     accept_new_host_keys=accept_new_host_keys,
+                     insecure_no_host_key_check=insecure_no_host_key_check)
+        return
     client = connect()
     containers, networks = remove_by_label(client, {RUN: run_id} if run_id else {},
                                            include_live=include_live)
     click.echo(f"removed {containers} container(s) and {networks} network(s)")
+
+
+def _clean_hosts(hosts: list[str], run_id, include_live, **ssh) -> None:
+    from . import registry
+    from .control.hosts import check_distinct, parse_host
+    from .control.ssh_backend import SshBackend, clean_hosts
+    from .options import build
+
+    specs = [parse_host(h) for h in hosts]
+    check_distinct(specs)
+
+    def build_system(ref):
+        cls = registry.lookup("system", ref["name"])
+        return build(cls, ref["name"], ref.get("options") or {}, "--system-opt")
+
+    cleaned, errors = clean_hosts(SshBackend(specs, **ssh), include_live=include_live,
+                                  run_id=run_id, build_system=build_system)
+    click.echo(f"cleaned {cleaned} of {len(specs)} host(s)")
+    if errors:
+        raise HarnessError("could not undo everything: " + "; ".join(errors))
 
 
 def _on_sigterm(signum, frame):

@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 IMAGE_REPOSITORY = "harness-node"
 
 # Bump when the build steps change in a way the package list does not show.
-RECIPE_VERSION = 2
+RECIPE_VERSION = 3
 
 SUITE = "bookworm"
 
@@ -45,8 +46,16 @@ PACKAGES = (
     "python3", "iproute2", "iptables", "nftables", "procps", "iputils-ping", "tini",
     "etcd-server", "etcd-client", "postgresql-15", "patroni", "python3-etcd3",
     "python3-psycopg2", "fuse3", "libfuse2", "python3-fusepy", "libfaketime",
-    "curl", "ca-certificates", "sqlite3",
+    "curl", "ca-certificates", "sqlite3", "openssh-server",
 )
+
+# Patroni 4 for pgha's `patroni=4`: Debian ships 3.0.2 only. The PyPI wheels (pure Python)
+# go into a venv at PATRONI4_VENV that sees Debian's site-packages, so Patroni 4 runs on
+# the same Debian psycopg2, python-etcd, PyYAML, psutil, click and urllib3 as Patroni 3;
+# only ydiff (which Debian calls cdiff) comes from PyPI with it. Installed with --no-deps:
+# the wheels' other declared dependencies (py-consul) are for DCSs we do not use.
+PATRONI4_VENV = "/opt/patroni4"
+PYPI_PACKAGES = ("patroni==4.1.5", "ydiff==1.3")
 
 TRIM_PATHS = (
     "var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc",
@@ -62,6 +71,7 @@ def recipe() -> dict:
         "version": RECIPE_VERSION,
         "suite": SUITE,
         "packages": sorted(PACKAGES),
+        "pypi": {PATRONI4_VENV: sorted(PYPI_PACKAGES)},
         "trim": sorted(TRIM_PATHS),
         "cmd": CONTAINER_COMMAND,
     }
@@ -78,7 +88,10 @@ def dockerfile() -> str:
         f"FROM debian:{SUITE}\n"
         "RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "
         "--no-install-recommends " + " ".join(PACKAGES) + " \\\n"
+        " python3-venv python3-pip \\\n"
         " && (pg_dropcluster 15 main || true) && rm -rf /var/lib/apt/lists/*\n"
+        f"RUN python3 -m venv --system-site-packages {PATRONI4_VENV} && "
+        f"{PATRONI4_VENV}/bin/pip install --no-deps " + " ".join(PYPI_PACKAGES) + "\n"
         "LABEL harness.image=node\n"
         f"CMD {json.dumps(CONTAINER_COMMAND)}\n"
     )
@@ -153,6 +166,7 @@ def build(client, *, force: bool = False, workdir: str | None = None) -> str:
               SUITE, str(rootfs), mirror])
         # The default PostgreSQL cluster is not wanted: systems create their own.
         _run(["chroot", str(rootfs), "sh", "-c", "pg_dropcluster 15 main || true"])
+        install_pypi_venv(rootfs)
         for rel in TRIM_PATHS:
             target = rootfs / rel
             if target.is_dir():
@@ -182,6 +196,21 @@ def build(client, *, force: bool = False, workdir: str | None = None) -> str:
         return st.tag
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def install_pypi_venv(rootfs: Path) -> None:
+    """Make PATRONI4_VENV in the rootfs and put PYPI_PACKAGES into it. The image has no
+    pip (and the chroot may not reach PyPI), so this host's pip downloads the wheels and
+    installs them into the venv's site-packages; they are pure Python."""
+    _run(["chroot", str(rootfs), "python3", "-m", "venv", "--without-pip",
+          "--system-site-packages", PATRONI4_VENV])
+    purelib = subprocess.run(
+        ["chroot", str(rootfs), f"{PATRONI4_VENV}/bin/python3", "-c",
+         "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True, stdout=subprocess.PIPE, text=True).stdout.strip()
+    _run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-compile",
+          "--disable-pip-version-check", "--target", str(rootfs) + purelib, *PYPI_PACKAGES])
+    _run(["chroot", str(rootfs), "python3", "-m", "compileall", "-q", PATRONI4_VENV])
 
 
 def _run(cmd: list[str]) -> None:

@@ -1,7 +1,7 @@
 """The runner: one test, end to end.
 
     resolve (names, options, capabilities, feasibility: exit 4 before anything starts)
-    -> store folder -> Docker + image -> containers -> system setup
+    -> backend preflight (engine + image, or SSH hosts) -> store folder -> nodes -> system setup
     -> generator (clients + nemesis schedule, then heal, then final reads), while the
        cluster monitor watches the engine, the network and every node
     -> teardown, newest resource first: stop the monitor, heal every fault, collect node
@@ -41,7 +41,8 @@ from typing import Any
 from checkers import UNKNOWN, check_safe, compose, merge_valid, summarize
 from checkers.stats import StatsChecker
 from harness import generator as gen
-from harness import image, registry, store
+from harness import registry, store
+from harness.control import backends
 from harness.control import docker as docker_backend
 from harness.errors import (EXIT_HARNESS_FAILURE, EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID,
                             HarnessError, Interrupted, UsageError)
@@ -58,6 +59,9 @@ SETUP_BUDGET_S = 120
 FINAL_PHASE_BUDGET_S = 45
 TEARDOWN_BUDGET_S = 60
 RECOVERY_PAUSE_S = 3.0
+# A system whose failover takes longer declares `default_nemesis_interval` (see
+# harness/system.py); this is the default for the others.
+DEFAULT_NEMESIS_INTERVAL_S = 10.0
 
 # Bounds on the run's numbers (issue: a NaN or 1e9 must be refused before anything runs).
 MAX_NODES = 15            # documented in the README; every node is a container on this host
@@ -76,7 +80,7 @@ class TestConfig:
     concurrency: int | None = None
     time_limit: float = 60.0
     rate: float = 0.0
-    nemesis_interval: float = 10.0
+    nemesis_interval: float | None = None   # None: the system's default_nemesis_interval
     seed: int | None = None
     store: str = store.DEFAULT_STORE
     # Plugin options, as typed on the command line (strings) or already typed values:
@@ -89,6 +93,16 @@ class TestConfig:
     node_pids: int = docker_backend.DEFAULT_NODE_PIDS
     keep_cluster: bool = False
     deadline: float | None = None   # hard deadline of the whole run (s); None: the default
+    # Where the nodes come from (harness.control.backends). For ssh: the hosts as
+    # `user@host:port [key=PATH]` lines, and the SSH opt-ins, all recorded in test.json.
+    backend: str = "docker"
+    hosts: list[str] = field(default_factory=list)
+    ssh_key: str | None = None
+    ssh_user: str | None = None
+    sudo: bool = False
+    known_hosts: str | None = None
+    accept_new_host_keys: bool = False
+    insecure_no_host_key_check: bool = False
 
     @property
     def test_name(self) -> str:
@@ -197,6 +211,9 @@ def resolve(cfg: TestConfig) -> Plan:
     system_cls = registry.lookup("system", cfg.system, "--system")
     system = build(system_cls, cfg.system, cfg.system_opts, "--system-opt")
     cfg.workload = cfg.workload or system.default_workload
+    if cfg.nemesis_interval is None:
+        cfg.nemesis_interval = float(getattr(system, "default_nemesis_interval",
+                                             DEFAULT_NEMESIS_INTERVAL_S))
     workload_cls = registry.lookup("workload", cfg.workload, "--workload")
     if cfg.workload not in system.workloads:
         raise UsageError(f"--workload {cfg.workload!r} is not supported by {cfg.system}; "
@@ -399,15 +416,17 @@ class Run:
 
 def run_test(cfg: TestConfig, echo=_print) -> RunOutcome:
     plan = resolve(cfg)
-    # Pre-flight before anything is written: no engine or no image means no run folder.
-    client = docker_backend.connect()
-    image_tag = image.require(client)
+    # Pre-flight before anything is written: no engine, no image, a host that cannot
+    # take the run (unknown key, refused login, missing tools) means no run folder.
+    backend = backends.from_config(cfg)
+    backend.preflight(plan, cfg.system, cfg.system_opts)
     rng = random.Random(cfg.seed)
     run_dir = store.new_run_dir(cfg.store, cfg.test_name)
     handler = _file_logging(run_dir / "harness.log")
     run_id = uuid.uuid4().hex[:8]
     config = {**asdict(cfg), "test_name": cfg.test_name, "run_id": run_id,
-              "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "argv": sys.argv}
+              "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "argv": sys.argv,
+              "backend_info": backend.describe()}
     store.write_json(run_dir / "test.json", config)
     log.info("run %s: %s (seed %d) in %s", run_id, cfg.test_name, cfg.seed, run_dir)
 
@@ -440,14 +459,14 @@ def run_test(cfg: TestConfig, echo=_print) -> RunOutcome:
     try:
         signals.install()
         watchdog.start()
-        failure, interrupted = _execute(run, client, image_tag, run_id, rng, config)
+        failure, interrupted = _execute(run, backend, run_id, rng, config)
     finally:
         signals.shield()
         try:
             if run.monitor is not None and run.monitor.check_now() and failure is None:
                 failure = ClusterLost(f"the cluster was lost: {run.monitor.lost}")
             for error in resources.close():
-                hint = (f"; run `harness clean --run {run_id}`"
+                hint = (f"; run `{backend.clean_command(run_id)}`"
                         if error.startswith("cluster") else "")
                 echo(f"warning: teardown: {error}{hint}", err=True)
         finally:
@@ -479,25 +498,19 @@ def run_test(cfg: TestConfig, echo=_print) -> RunOutcome:
         logging.getLogger().removeHandler(handler)
 
 
-def _execute(run: Run, client, image_tag, run_id, rng, config
+def _execute(run: Run, backend, run_id, rng, config
              ) -> tuple[HarnessError | Interrupted | None, bool]:
     """Set up every resource, run the workload; returns (failure, interrupted)."""
     cfg, plan, resources = run.cfg, run.plan, run.resources
     try:
         t0 = time.monotonic()
-        docker_cluster = docker_backend.DockerCluster(
-            client, run_id, image_tag, cfg.nodes, {"harness.test": cfg.test_name[:60]},
-            memory_mb=cfg.node_memory_mb, pids=cfg.node_pids)
         if not cfg.keep_cluster:
-            resources.push("cluster", docker_cluster.destroy)
-        run.cluster = cluster = docker_cluster.create()
+            resources.push("cluster", backend.destroy)
+        run.cluster = cluster = backend.create(run_id, {"harness.test": cfg.test_name[:60]})
         if "log-files" in getattr(plan.system, "capabilities", ()):
             resources.push("node logs", lambda: _collect_logs(cluster, plan.system,
                                                               Path(run.history.path).parent))
         plan.system.setup(cluster)
-        prepare = getattr(plan.system, "prepare_workload", None)
-        if prepare is not None:
-            prepare(cluster, plan.workload)
         ready_s = time.monotonic() - t0
         log.info("cluster ready in %.1fs", ready_s)
         run.echo(f"cluster of {cfg.nodes} {cfg.system} nodes ready in {ready_s:.1f}s; "
@@ -518,6 +531,9 @@ def _execute(run: Run, client, image_tag, run_id, rng, config
             progress.start()
             resources.push("progress", progress.finish)
         config["cluster_ready_s"] = round(ready_s, 2)
+        prepare = getattr(plan.system, "prepare", None)
+        if prepare is not None:
+            prepare(cluster, plan.workload)
         interpret(build_generator(cfg, plan.workload, run.history, run.clock, run.marks),
                   concurrency=cfg.concurrency, nodes=cluster.nodes,
                   make_client=plan.system.client(cluster, cfg.workload),

@@ -12,9 +12,9 @@ Contract:
 * `log_files(node)` lists the paths collected into the run's store at the end;
 * `client(cluster, workload)` returns a factory of Clients (see harness.interpreter)
   for that workload, or raises UsageError if the system cannot run it;
-* `prepare_workload(cluster, workload)` (optional) runs once after `setup`, before the
-  clients start, with the built workload: a system creates what that workload's options
-  ask for (e.g. the bank's accounts and balances);
+* `prepare(cluster, workload)` (optional) is called once, after `setup` and before the
+  clients start, with the built workload plugin: the place to create what the workload
+  needs beyond the system's schema (bank's accounts with their initial balances);
 * `health(cluster)` (capability `health`) returns each node's state as the system sees it
   (e.g. its Raft role, or "down"); the run samples it into results.json.
 
@@ -23,7 +23,9 @@ Declarations the harness reads, so it never needs a system's name:
 * `capabilities`: what nemeses may ask of it: `kill` (kill/start), `pause` (pause/resume),
   `primaries`, `log-files`, `health`. A nemesis that `requires` a capability the system
   lacks is refused before the run starts (exit 4);
-* `workloads`, `default_workload`.
+* `workloads`, `default_workload`;
+* `default_nemesis_interval` (optional, seconds): the interval a run uses when the user
+  gives none; a system whose failover takes longer than the harness's 10 s declares it.
 """
 
 from __future__ import annotations

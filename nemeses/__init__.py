@@ -33,6 +33,7 @@ BUILTINS = {
     "partition": "nemeses.partition:PartitionNemesis",
     "kill": "nemeses.process:KillNemesis",
     "pause": "nemeses.process:PauseNemesis",
+    "packet": "nemeses.packet:PacketNemesis",
 }
 
 

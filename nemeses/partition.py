@@ -12,8 +12,9 @@ tested without a cluster:
 * `bridge`: two halves that cannot talk to each other, joined by one node that sees both;
 * `primaries`: the current leaders (from the system) cut off from all other nodes.
 
-Enforcement: each node gets a chain HARNESS-PARTITION of DROP rules, hooked into INPUT.
-Healing flushes only that chain, never anything the harness did not create.
+Enforcement: each node gets a chain HARNESS-PARTITION of DROP rules, hooked into INPUT
+(nemeses/firewall.py). Healing flushes only that chain, never anything the harness did
+not create.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Iterable
 
 from harness.options import Option
 
-from . import FaultFailed
+from . import firewall
 
 log = logging.getLogger(__name__)
 
@@ -115,27 +116,13 @@ def grudge_shape(shape: str, nodes: list[str], rng: random.Random,
 
 
 def drop_commands(grudge: Grudge, ips: dict[str, str]) -> dict[str, str]:
-    """The shell command to run on each node to enforce `grudge` (one iptables-restore
-    transaction per node, so a partition takes effect all at once on that node)."""
-    commands = {}
-    for node, dropped in grudge.items():
-        lines = ["*filter", f":{CHAIN} - [0:0]"]
-        lines += [f"-A {CHAIN} -s {ips[d]} -j DROP" for d in sorted(dropped)]
-        lines.append("COMMIT")
-        rules = "\\n".join(lines)
-        commands[node] = (f"{ensure_chain_cmd()} && printf '{rules}\\n' | iptables-restore --noflush")
-    return commands
-
-
-def ensure_chain_cmd() -> str:
-    return (f"(iptables -N {CHAIN} 2>/dev/null || true) && "
-            f"(iptables -C INPUT -j {CHAIN} 2>/dev/null || iptables -I INPUT 1 -j {CHAIN})")
+    """The shell command to run on each node to enforce `grudge`."""
+    return {node: firewall.rules_cmd(CHAIN, [f"-s {ips[d]} -j DROP" for d in sorted(dropped)])
+            for node, dropped in grudge.items()}
 
 
 def heal_cmd() -> str:
-    """Flush the harness's chain where it exists; a flush that fails is an error (a
-    node without the chain has nothing to heal)."""
-    return f"if iptables -n -L {CHAIN} >/dev/null 2>&1; then iptables -F {CHAIN}; fi"
+    return firewall.flush_cmd(CHAIN)
 
 
 MIN_NODES = {"halves": 2, "one": 2, "majorities-ring": 3, "bridge": 3, "primaries": 2}
@@ -172,11 +159,7 @@ class PartitionNemesis:
         grudge, description = grudge_shape(shape, run.cluster.nodes, rng, primaries)
         commands = drop_commands(grudge, run.cluster.ips)
         self.active = True
-        results = _parallel(run, commands)
-        errors = {n: (out.strip()[-200:] or f"exit {rc}")
-                  for n, (rc, out) in results.items() if rc != 0}
-        if errors and len(errors) == len(commands):
-            raise FaultFailed(f"partition {shape}", errors)
+        errors = firewall.apply(run, f"partition {shape}", commands)
         value = {"phase": "start", "shape": shape, **description}
         if errors:
             value["errors"] = errors
@@ -196,24 +179,7 @@ class PartitionNemesis:
                                "; ".join(f"{n}: {e}" for n, e in sorted(errors.items())))
 
     def _heal(self, run) -> dict[str, str]:
-        results = _parallel(run, {n: heal_cmd() for n in run.cluster.nodes})
-        errors = {n: (out.strip()[-200:] or f"exit {rc}")
-                  for n, (rc, out) in results.items() if rc != 0}
-        if errors and len(errors) == len(results):
-            raise FaultFailed("healing the partition", errors)
+        errors = firewall.apply(run, "healing the partition",
+                                {n: heal_cmd() for n in run.cluster.nodes})
         self.active = bool(errors)
         return errors
-
-
-def _parallel(run, commands: dict[str, str]) -> dict[str, tuple[int, str]]:
-    from concurrent.futures import ThreadPoolExecutor
-
-    def one_node(item):
-        node, cmd = item
-        try:
-            return node, run.cluster.exec(node, cmd, timeout=10, check=False)
-        except Exception as e:
-            return node, (-1, str(e))
-
-    with ThreadPoolExecutor(max_workers=max(1, len(commands))) as pool:
-        return dict(pool.map(one_node, commands.items()))

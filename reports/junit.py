@@ -4,12 +4,16 @@ valid -> passed; invalid -> a <failure> with the anomalies; unknown -> <skipped>
 reason (a checker that could not decide is neither a pass nor a failure). A run that
 failed (interrupted, cluster lost, deadline) adds a test case `run` with an <error>, so
 CI never shows it as passed. `properties` (seed, run folder, the rerun command) and the
-run's wall time go on the suite.
+run's wall time go on the suite, with a timestamp and the host's name. The file is
+valid against the Jenkins/Ant JUnit schema (tests/reports/junit.xsd pins that down).
 """
 
 from __future__ import annotations
 
+import datetime
+import math
 import re
+import socket
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -21,6 +25,17 @@ _NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-
 def _xml(text) -> str:
     """`text` as a string XML can hold (ElementTree escapes <, >, & and quotes)."""
     return _NOT_XML.sub("\ufffd", str(text))
+
+
+def _seconds(value) -> str:
+    """A time attribute: seconds as a plain decimal ("12.345"), as CI systems parse it.
+    Anything else a result may hold there (None, a string, NaN, a negative clock step)
+    is written as 0 rather than making the file invalid."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return "0.000"
+    return f"{seconds:.3f}" if math.isfinite(seconds) and seconds >= 0 else "0.000"
 
 
 def _summary(result: dict) -> str:
@@ -48,18 +63,20 @@ def render(suite_name: str, results: dict, properties: dict | None = None,
                        errors=str(1 if error else 0),
                        skipped=str(sum(1 for r in checkers.values()
                                        if r["valid"] not in (True, False))),
-                       time=f"{time_s if time_s is not None else 0:.3f}")
+                       time=_seconds(time_s),
+                       timestamp=datetime.datetime.now().isoformat(timespec="seconds"),
+                       hostname=_xml(socket.gethostname()))
     if properties:
         props = ET.SubElement(suite, "properties")
         for key, value in properties.items():
             ET.SubElement(props, "property", name=_xml(key), value=_xml(value))
     if error:
         case = ET.SubElement(suite, "testcase", classname=_xml(suite_name), name="run",
-                             time=f"{time_s if time_s is not None else 0:.3f}")
+                             time=_seconds(time_s))
         ET.SubElement(case, "error", message=_xml(error)[:500]).text = _xml(error)
     for name, result in checkers.items():
         case = ET.SubElement(suite, "testcase", classname=_xml(suite_name), name=_xml(name),
-                             time=_xml(result.get("elapsed_s", 0)))
+                             time=_seconds(result.get("elapsed_s")))
         if result["valid"] is False:
             summary = _xml(result.get("summary") or _summary(result))
             ET.SubElement(case, "failure", message=summary[:500]).text = summary

@@ -3,7 +3,7 @@
 # quick when everything is already there. Needs root (apt, dockerd, debootstrap).
 #   1. apt packages: docker.io, debootstrap, python3-venv (only those missing)
 #   2. a running Docker engine (starts dockerd when `docker info` fails)
-#   3. .venv with harness and its test and postgres extras
+#   3. .venv with harness and its test, postgres and ssh extras
 #   4. the node image (built offline with debootstrap; skipped when it exists)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,7 +41,7 @@ if [ ! -x .venv/bin/harness ] || [ pyproject.toml -nt .venv/.installed ]; then
   log "creating .venv and installing harness"
   python3 -m venv .venv
   .venv/bin/pip install -q --upgrade pip >/dev/null
-  .venv/bin/pip install -q -e '.[test,postgres]'
+  .venv/bin/pip install -q -e '.[test,postgres,ssh]'
   touch .venv/.installed
 fi
 

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.generator import Context, Pending
+from harness.generator import Context, Pending, UntilOk
 from harness.options import Option
+
+
+FINAL_READ_KEYS = 8      # keys read by one final transaction
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,22 @@ class ListAppendWorkload:
         return self.ops
 
     def final_generator(self, history):
-        return None
+        """After healing: read every key the run appended to, FINAL_READ_KEYS keys a
+        transaction, each transaction retried until it succeeds (a bounded number of
+        times). Keys rotate fast (a few per second under load), so a key whose appends a
+        failover lost is usually never read again in the main phase; these reads are what
+        turns its lost appends into an anomaly. Keys are numbered from 0 in order of use, so
+        the highest key in the recent history bounds them all."""
+        keys = [op["value"] for op in history if op.get("f") == "txn"
+                and isinstance(op.get("value"), (list, tuple))]
+        top = max((m[1] for mops in keys for m in mops
+                   if isinstance(m, (list, tuple)) and len(m) == 3 and isinstance(m[1], int)),
+                  default=None)
+        if top is None:
+            return None
+        return UntilOk.of([{"f": "txn", "value": [["r", k, None] for k in
+                                                  range(lo, min(lo + FINAL_READ_KEYS, top + 1))]}
+                           for lo in range(0, top + 1, FINAL_READ_KEYS)])
 
     def checkers(self, options: dict) -> dict:
         from checkers.list_append import ListAppendChecker

@@ -60,6 +60,11 @@ class RaftSystem(PidFileDaemon):
     def pid_file(self) -> str:
         return f"/run/{self.name}.pid"
 
+    @property
+    def host_paths(self) -> tuple[str, ...]:
+        """Everything setup creates on a node: the SSH backend removes exactly these."""
+        return (self.remote_dir, CORE_REMOTE_DIR, self.data_dir, self.log_dir, self.pid_file)
+
     # ---- lifecycle
     def setup(self, cluster) -> None:
         def install(node):

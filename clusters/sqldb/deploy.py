@@ -63,9 +63,10 @@ class SqlDB(RaftSystem):
         super().setup(cluster)
         self.execute(cluster, [statement(sql) for sql in SCHEMA])
 
-    def prepare_workload(self, cluster, workload) -> None:
+    def prepare(self, cluster, workload) -> None:
         """The bank workload's accounts, each with its initial balance, created once
-        before the clients start (the other workloads start from empty tables)."""
+        before the clients start (harness.system's `prepare`; the other workloads start
+        from empty tables)."""
         accounts = getattr(workload, "accounts", None)
         if getattr(workload, "name", None) != "bank" or accounts is None:
             return

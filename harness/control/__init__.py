@@ -1,8 +1,11 @@
 """Control: running commands on nodes and moving files to and from them.
 
 A backend gives the rest of the harness one small interface, `Remote`, whatever the
-nodes are (Docker containers here, SSH hosts later). Everything that touches a node goes
-through it, so a nemesis or a system never knows which backend it runs on.
+nodes are: Docker containers (`docker.py`) or existing hosts over SSH (`ssh.py`,
+`ssh_backend.py`). Everything that touches a node goes through it, so a nemesis or a
+system never knows which backend it runs on. `backends.py` is the lifecycle the runner
+drives for either (preflight, create, destroy); `bare_hosts.py` starts containers that
+stand in for SSH hosts in tests.
 """
 
 from __future__ import annotations

@@ -78,3 +78,18 @@ def test_nodes_must_fit_in_the_machines_memory(monkeypatch):
     with pytest.raises(UsageError, match="more than this machine's 4096 MiB"):
         resolve(cfg(nodes=5, node_memory_mb=1024))
     resolve(cfg(nodes=3, node_memory_mb=1024))
+
+
+def test_the_nemesis_interval_defaults_to_the_systems_own():
+    slow = TestConfig(system="pgha", nemeses=["pause"], time_limit=120)
+    resolve(slow)
+    assert slow.nemesis_interval == 20.0          # pgha declares default_nemesis_interval
+    plain = cfg(nemeses=["pause"])
+    resolve(plain)
+    assert plain.nemesis_interval == 10.0
+    given = TestConfig(system="pgha", nemeses=["pause"], nemesis_interval=15, time_limit=60)
+    resolve(given)
+    assert given.nemesis_interval == 15
+    with pytest.raises(UsageError, match="leaves no room"):     # 20 s x 3 kinds in 60 s
+        resolve(TestConfig(system="pgha", nemeses=["pause", "kill", "partition"],
+                           time_limit=60))

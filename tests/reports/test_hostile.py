@@ -9,6 +9,7 @@ itself writes: no `script`, no `img`, no event-handler attribute. The hostile st
 still be there, as text: escaped, not dropped.
 """
 
+import re
 from html.parser import HTMLParser
 
 import pytest
@@ -18,7 +19,7 @@ from checkers.linearizable import check_history
 from reports import html
 from reports.cycles import cycle_svg
 from reports.linearizability import failure_svg
-from reports.plots import latency_svg
+from reports.plots import latency_svg, throughput_svg, timeline_svg
 
 HOSTILE = [
     "<script>alert(1)</script>",
@@ -33,18 +34,20 @@ SCRIPT, IMG = HOSTILE[0], HOSTILE[1]
 
 # What the report itself writes (HTML and the inline SVG); anything else came from data.
 REPORT_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "span",
-               "a", "details", "summary", "strong",
+               "a", "details", "summary", "strong", "br", "g",
                "table", "tr", "th", "td", "div", "ol", "ul", "li", "code", "pre", "svg", "defs",
                "marker", "path", "text", "circle", "rect", "line", "polyline"}
 # The report's own links: anchors within it and the run's files beside it.
-REPORT_LINKS = {"#checkers", "#counterexamples", "#latency", "#operations", "#faults",
-                "#configuration", "#raw", "history.jsonl", "results.json", "junit.xml",
-                "harness.log", "test.json", "nodes/"}
+REPORT_LINKS = {"#checkers", "#counterexamples", "#latency", "#throughput", "#timeline",
+                "#operations", "#faults", "#logs", "#configuration", "#raw", "history.jsonl",
+                "results.json", "junit.xml", "harness.log", "test.json", "nodes/"}
+# Links to the node logs in the run folder: relative, under nodes/, percent-encoded.
+NODE_LOG_LINK = re.compile(r"nodes/[A-Za-z0-9_.~/%-]+")
 REPORT_ATTRS = {"href", "id", "open", "lang", "charset", "class", "style", "start", "xmlns", "width", "height",
                 "font-family", "font-size", "font-weight", "id", "viewbox", "refx", "refy",
                 "markerwidth", "markerheight", "orient", "d", "fill", "stroke", "stroke-width",
                 "marker-end", "x", "y", "x1", "x2", "y1", "y2", "cx", "cy", "r", "rx",
-                "text-anchor", "stroke-dasharray", "points", "role", "aria-label"}
+                "text-anchor", "stroke-dasharray", "stroke-linecap", "points", "role", "aria-label"}
 
 
 class Elements(HTMLParser):
@@ -79,7 +82,8 @@ def assert_no_markup_from_data(page: str) -> str:
             assert name in REPORT_ATTRS, f"attribute {name}= on <{tag}> came from the data"
             assert "javascript:" not in (value or "")
             if name == "href":
-                assert value in REPORT_LINKS, f"link {value!r} came from the data"
+                assert value in REPORT_LINKS or NODE_LOG_LINK.fullmatch(value), \
+                    f"link {value!r} came from the data"
     return "".join(parser.text)
 
 
@@ -196,13 +200,17 @@ def test_the_header_without_a_seed_and_the_file_name_are_escaped():
     assert SCRIPT in text and IMG in text
 
 
-@pytest.mark.parametrize("draw", ["cycle", "lanes", "plot"])
+@pytest.mark.parametrize("draw", ["cycle", "lanes", "plot", "throughput", "timeline"])
 def test_svg_drawings_escape_what_they_draw(draw):
     if draw == "cycle":
         svg = cycle_svg(hostile_cycle())
     elif draw == "lanes":
         [failure, *_] = check_history(register_ops(hostile_history()), "register")["failures"]
         svg = failure_svg(failure)
+    elif draw == "throughput":
+        svg = throughput_svg(hostile_history())
+    elif draw == "timeline":
+        svg = timeline_svg(hostile_history())
     else:
         svg = latency_svg(hostile_history())
     assert "<svg" in svg
@@ -240,3 +248,32 @@ def test_a_report_of_a_history_with_a_lone_surrogate_is_written(tmp_path):
     html.write(tmp_path / "r.html", title="\ud800", config={"file": "\udfff"}, history=history,
                results={"valid": "unknown", "x": {"valid": "unknown", "error": "\ud800"}})
     assert_no_markup_from_data((tmp_path / "r.html").read_text(encoding="utf-8"))
+
+
+def test_node_logs_with_hostile_names_and_lines_are_text_and_relative_links(tmp_path):
+    """A node's log file names and contents come from the node: escaped as text, linked
+    only as percent-encoded paths under nodes/; a symbolic link a node left is not read."""
+    run_dir = tmp_path / "run"
+    folder = run_dir / "nodes" / "n1" / "sys"
+    folder.mkdir(parents=True)
+    for i, h in enumerate(HOSTILE[:4]):
+        (folder / f"{i}{h.replace('/', '_')}.log").write_text(f"line {h}\n" * 5)
+    (tmp_path / "secret").write_text("SECRET-OUTSIDE-THE-RUN")
+    (folder / "link.log").symlink_to(tmp_path / "secret")
+    page = html.render(title="t", config={"seed": 1, "run_id": "r"}, history=hostile_history(),
+                       results={"valid": True}, run_dir=run_dir)
+    assert 'id="logs"' in page
+    text = assert_no_markup_from_data(page)
+    for h in HOSTILE[:4]:
+        assert f"line {h}" in text
+    assert "SECRET-OUTSIDE-THE-RUN" not in page
+
+
+def test_node_log_tails_are_bounded(tmp_path):
+    folder = tmp_path / "nodes" / "n1"
+    folder.mkdir(parents=True)
+    (folder / "big.log").write_text("".join(f"line {i}\n" for i in range(100_000)))
+    [log] = html.node_logs(tmp_path)
+    assert log["tail"].splitlines()[-1] == "line 99999"
+    assert len(log["tail"].splitlines()) == html.LOG_TAIL_LINES
+    assert log["size"] > 500_000 and log["href"] == "nodes/n1/big.log"

@@ -62,3 +62,16 @@ def test_failed_ops_give_their_key_its_budget_back():
     assert ops.live == ((0, 1),)              # an outage does not retire the key
     ops = ops.update(ctx, dict(op, type="info"))
     assert ops.live == ((0, 1),)              # an indeterminate op may have touched it
+
+
+def test_list_append_final_reads_cover_every_key_appended_to():
+    from workloads.list_append import FINAL_READ_KEYS, ListAppendWorkload
+    history = [{"type": "invoke", "process": 0, "f": "txn",
+                "value": [["append", 19, 3], ["r", 2, None]]},
+               {"type": "invoke", "process": 1, "f": "txn", "value": [["r", 11, None]]}]
+    ops = simulate(ListAppendWorkload().final_generator(history), threads=3)
+    read = [m[1] for op in ops for m in op["value"]]
+    assert sorted(read) == list(range(20))
+    assert all(m[0] == "r" for op in ops for m in op["value"])
+    assert max(len(op["value"]) for op in ops) == FINAL_READ_KEYS
+    assert ListAppendWorkload().final_generator([]) is None

@@ -57,13 +57,18 @@ def test_process_faults_signal_every_postgres_process(method, signal):
     assert node == "n3" and f"kill -{signal} " in cmd and "= postgres" in cmd
 
 
-def test_options_and_patroni_4_not_built_yet():
+def test_options_and_patroni_versions():
     system = build(PgHA, "pgha", {"isolation": "repeatable-read",
                                   "synchronous-mode-strict": "true"}, "--system-opt")
     assert system.isolation == "repeatable-read"
     assert system.synchronous_mode and system.synchronous_mode_strict
-    with pytest.raises(UsageError, match="not built yet"):
-        build(PgHA, "pgha", {"patroni": "4"}, "--system-opt")
+    assert "setpriv" in system.start_command(cluster_of(), "n1") \
+        and " patroni /etc/pgha" in system.start_command(cluster_of(), "n1")
+    four = build(PgHA, "pgha", {"patroni": "4", "replica-reads": ""}, "--system-opt")
+    assert "/opt/patroni4/bin/python3 -m patroni" in four.start_command(cluster_of(), "n1")
+    assert four.replica_reads is True
+    with pytest.raises(UsageError, match="patroni"):
+        build(PgHA, "pgha", {"patroni": "5"}, "--system-opt")
     with pytest.raises(UsageError):
         build(PgHA, "pgha", {"isolation": "snapshot"}, "--system-opt")
 
@@ -71,5 +76,8 @@ def test_options_and_patroni_4_not_built_yet():
 def test_workloads():
     cluster = cluster_of()
     assert PgHA().client(cluster, "rw-register")().workload == "rw-register"
+    for name in ("bank", "set", "list-append"):
+        assert PgHA().client(cluster, name)().workload == name
+    assert PgHA(replica_reads=True).client(cluster, "list-append")().replica is not None
     with pytest.raises(UsageError, match="register"):
         PgHA().client(cluster, "register")
