@@ -9,12 +9,15 @@
  * step may also return -2: stop with the memory-limit status (the caller's own states
  * grew past its share of the limit).
  *
- * search(n_ops, events, step, init_state, observer, twin_prev, deadline, memory_limit)
+ * search(n_ops, events, step, init_state, observer, twin_prev, deadline, memory_limit
+ *        [, native, stop_at])
  *   events: list of (kind, op_id) in history order, kind 0 = call, 1 = return; an op whose
  *   outcome is unknown has a call and no return (it may take effect later, or never), and
  *   the search succeeds as soon as every op with a return is linearized
+ *   native: None, or a native model's table (see native kv model below)
+ *   stop_at: None, or a buffer of one double: a second deadline (see search below)
  *   returns (status, iterations, best_prefix) with status
- *     1 linearizable, 0 not, -1 deadline passed, -2 memory limit reached
+ *     1 linearizable, 0 not, -1 deadline (or stop_at) passed, -2 memory limit reached
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -143,66 +146,195 @@ static int memo_insert(Memo *m, const uint64_t *bits, uint64_t state) {
 
 /* ---------------------------------------------------------------- native kv model */
 /* The built-in kv model (get / put / append on one key's string) stepped in C, so its
- * all-distinct string states do not cost a Python call each. native = (states, ids, ops):
- * states a list of str (index = state id), ids a dict str -> id, ops a list of
- * (fcode, input, output, known) with fcode 0 get, 1 put, 2 append. Semantics are those of
- * checkers.models.KV.step. Returns the next state id, -1 if illegal, -2 over the memory
- * share, -3 on a Python error. */
-static long long native_bytes = 0;
+ * all-distinct string states cost neither a Python call nor the GIL. native =
+ * (initial, ops): initial the key's initial str, ops a list of (fcode, input, output,
+ * known) with fcode 0 get, 1 put, 2 append and str input/output. Semantics are those of
+ * checkers.models.KV.step: states are strings interned here (as UTF-8 bytes, which are
+ * equal exactly when the strings are), so a state id means the same string throughout one
+ * search. A string that has no UTF-8 form (a lone surrogate) makes the caller fall back to
+ * the Python step. kv_step returns the next state id, -1 if illegal, -2 over the memory
+ * share, -3 when out of memory. Touches no Python object: runs without the GIL. */
+typedef struct {
+    int32_t *fcode; const char **in; size_t *in_len; const char **out; size_t *out_len;
+    char *known;
+    char *bytes; size_t bytes_len, bytes_cap;     /* every state's bytes, back to back */
+    size_t *off, *len; uint64_t *hash; size_t n_states, states_cap;
+    int32_t *table; size_t table_cap;              /* state id + 1; 0 = empty */
+    long long charged;                             /* bytes charged against the limit */
+} NativeKV;
 
-static int32_t native_kv_step(PyObject *native, int32_t state_id, int32_t op_id, long long limit) {
-    PyObject *states = PyTuple_GET_ITEM(native, 0), *ids = PyTuple_GET_ITEM(native, 1);
-    PyObject *op = PyList_GET_ITEM(PyTuple_GET_ITEM(native, 2), op_id);
-    long fcode = PyLong_AsLong(PyTuple_GET_ITEM(op, 0));
-    PyObject *input = PyTuple_GET_ITEM(op, 1), *output = PyTuple_GET_ITEM(op, 2);
-    int known = PyObject_IsTrue(PyTuple_GET_ITEM(op, 3));
-    PyObject *state = PyList_GET_ITEM(states, state_id);
-    PyObject *next;
-    if (fcode == 0) {
-        if (!known) return state_id;
-        int eq = PyUnicode_Check(output) ? PyUnicode_Compare(output, state) == 0 : 0;
-        if (PyErr_Occurred()) return -3;
-        return eq ? state_id : -1;
-    } else if (fcode == 1) {
-        next = input; Py_INCREF(next);
-    } else if (fcode == 2) {
-        next = PyUnicode_Concat(state, input);
-        if (!next) return -3;
-    } else {
+static void kv_free(NativeKV *kv) {
+    free(kv->fcode); free(kv->in); free(kv->in_len); free(kv->out); free(kv->out_len);
+    free(kv->known); free(kv->bytes); free(kv->off); free(kv->len); free(kv->hash);
+    free(kv->table);
+}
+
+static uint64_t fnv(uint64_t h, const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++) { h ^= (unsigned char)s[i]; h *= 0x100000001b3ULL; }
+    return h;
+}
+
+/* The id of the string (state `base`'s bytes, or none when base is -1) + tail. */
+static int32_t kv_intern(NativeKV *kv, int32_t base, const char *tail, size_t tail_len,
+                         long long limit) {
+    size_t base_len = base >= 0 ? kv->len[base] : 0;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    if (base >= 0) h = fnv(h, kv->bytes + kv->off[base], base_len);
+    h = fnv(h, tail, tail_len);
+    size_t total = base_len + tail_len, mask = kv->table_cap - 1, i = mix64(h) & mask;
+    while (kv->table[i]) {
+        int32_t id = kv->table[i] - 1;
+        if (kv->hash[id] == h && kv->len[id] == total) {
+            const char *s = kv->bytes + kv->off[id];
+            if ((base < 0 || memcmp(s, kv->bytes + kv->off[base], base_len) == 0) &&
+                memcmp(s + base_len, tail, tail_len) == 0)
+                return id;
+        }
+        i = (i + 1) & mask;
+    }
+    kv->charged += (long long)total + 120;
+    if (kv->charged > limit / 2) return -2;
+    if (kv->bytes_len + total > kv->bytes_cap) {
+        size_t cap = kv->bytes_cap * 2 + total;
+        char *bytes = realloc(kv->bytes, cap);
+        if (!bytes) return -3;
+        kv->bytes = bytes; kv->bytes_cap = cap;
+    }
+    if (kv->n_states == kv->states_cap) {
+        size_t cap = kv->states_cap * 2;
+        size_t *off = realloc(kv->off, cap * sizeof(size_t));
+        if (off) kv->off = off;
+        size_t *len = realloc(kv->len, cap * sizeof(size_t));
+        if (len) kv->len = len;
+        uint64_t *hash = realloc(kv->hash, cap * sizeof(uint64_t));
+        if (hash) kv->hash = hash;
+        if (!off || !len || !hash) return -3;
+        kv->states_cap = cap;
+    }
+    char *dst = kv->bytes + kv->bytes_len;
+    if (base >= 0) memcpy(dst, kv->bytes + kv->off[base], base_len);   /* no overlap: dst is past it */
+    memcpy(dst + base_len, tail, tail_len);
+    int32_t id = (int32_t)kv->n_states++;
+    kv->off[id] = kv->bytes_len; kv->len[id] = total; kv->hash[id] = h;
+    kv->bytes_len += total;
+    kv->table[i] = id + 1;
+    if (kv->n_states * 2 > kv->table_cap) {
+        size_t cap = kv->table_cap * 2;
+        int32_t *table = calloc(cap, sizeof(int32_t));
+        if (!table) return -3;
+        for (size_t s = 0; s < kv->n_states; s++) {
+            size_t j = mix64(kv->hash[s]) & (cap - 1);
+            while (table[j]) j = (j + 1) & (cap - 1);
+            table[j] = (int32_t)s + 1;
+        }
+        free(kv->table); kv->table = table; kv->table_cap = cap;
+    }
+    return id;
+}
+
+/* Reads `native` (with the GIL). Returns 1 ready, 0 not usable (fall back to Python;
+ * no error set), -1 on error (set). */
+static int kv_init(NativeKV *kv, PyObject *native, Py_ssize_t n, long long limit) {
+    memset(kv, 0, sizeof(*kv));
+    PyObject *initial = PyTuple_GetItem(native, 0), *ops = PyTuple_GetItem(native, 1);
+    if (!initial || !ops) return -1;
+    if (!PyList_Check(ops) || PyList_GET_SIZE(ops) != n) {
+        PyErr_SetString(PyExc_ValueError, "native kv: one entry per op expected");
         return -1;
     }
-    PyObject *existing = PyDict_GetItemWithError(ids, next);
-    if (existing) { long id = PyLong_AsLong(existing); Py_DECREF(next); return (int32_t)id; }
-    if (PyErr_Occurred()) { Py_DECREF(next); return -3; }
-    native_bytes += PyUnicode_GET_LENGTH(next) + 120;
-    if (native_bytes > limit / 2) { Py_DECREF(next); return -2; }
-    Py_ssize_t id = PyList_GET_SIZE(states);
-    PyObject *id_obj = PyLong_FromSsize_t(id);
-    if (!id_obj || PyList_Append(states, next) < 0 || PyDict_SetItem(ids, next, id_obj) < 0) {
-        Py_XDECREF(id_obj); Py_DECREF(next); return -3;
+    kv->fcode = malloc(n * sizeof(int32_t)); kv->in = malloc(n * sizeof(char *));
+    kv->in_len = malloc(n * sizeof(size_t)); kv->out = malloc(n * sizeof(char *));
+    kv->out_len = malloc(n * sizeof(size_t)); kv->known = malloc(n);
+    kv->bytes_cap = 4096; kv->bytes = malloc(kv->bytes_cap);
+    kv->states_cap = 256; kv->off = malloc(256 * sizeof(size_t));
+    kv->len = malloc(256 * sizeof(size_t)); kv->hash = malloc(256 * sizeof(uint64_t));
+    kv->table_cap = 1024; kv->table = calloc(1024, sizeof(int32_t));
+    if (!kv->fcode || !kv->in || !kv->in_len || !kv->out || !kv->out_len || !kv->known ||
+        !kv->bytes || !kv->off || !kv->len || !kv->hash || !kv->table) {
+        PyErr_NoMemory(); return -1;
     }
-    Py_DECREF(id_obj); Py_DECREF(next);
-    return (int32_t)id;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *op = PyList_GET_ITEM(ops, i);
+        if (!PyTuple_Check(op) || PyTuple_GET_SIZE(op) != 4) {
+            PyErr_SetString(PyExc_ValueError, "native kv: (fcode, input, output, known) expected");
+            return -1;
+        }
+        kv->fcode[i] = (int32_t)PyLong_AsLong(PyTuple_GET_ITEM(op, 0));
+        if (PyErr_Occurred()) return -1;
+        kv->known[i] = (char)PyObject_IsTrue(PyTuple_GET_ITEM(op, 3));
+        PyObject *input = PyTuple_GET_ITEM(op, 1), *output = PyTuple_GET_ITEM(op, 2);
+        Py_ssize_t len = 0;
+        kv->in[i] = NULL; kv->in_len[i] = 0; kv->out[i] = NULL; kv->out_len[i] = 0;
+        if (PyUnicode_Check(input)) {
+            /* the UTF-8 form is cached in the str, which `native` keeps alive */
+            kv->in[i] = PyUnicode_AsUTF8AndSize(input, &len);
+            if (!kv->in[i]) { PyErr_Clear(); return 0; }
+            kv->in_len[i] = (size_t)len;
+        } else if (kv->fcode[i] != 0) {
+            return 0;
+        }
+        if (PyUnicode_Check(output)) {
+            kv->out[i] = PyUnicode_AsUTF8AndSize(output, &len);
+            if (!kv->out[i]) { PyErr_Clear(); return 0; }
+            kv->out_len[i] = (size_t)len;
+        } else if (kv->fcode[i] == 0 && kv->known[i]) {
+            return 0;
+        }
+    }
+    Py_ssize_t len = 0;
+    const char *init = PyUnicode_Check(initial) ? PyUnicode_AsUTF8AndSize(initial, &len) : NULL;
+    if (!init) { PyErr_Clear(); return 0; }
+    return kv_intern(kv, -1, init, (size_t)len, limit) == 0 ? 1 : (PyErr_NoMemory(), -1);
+}
+
+static int32_t kv_step(NativeKV *kv, int32_t state, int32_t op, long long limit) {
+    switch (kv->fcode[op]) {
+    case 0:
+        if (!kv->known[op]) return state;
+        return (kv->out_len[op] == kv->len[state] &&
+                memcmp(kv->out[op], kv->bytes + kv->off[state], kv->len[state]) == 0)
+               ? state : -1;
+    case 1: return kv_intern(kv, -1, kv->in[op], kv->in_len[op], limit);
+    case 2: return kv_intern(kv, state, kv->in[op], kv->in_len[op], limit);
+    default: return -1;
+    }
 }
 
 /* ---------------------------------------------------------------- search */
 typedef struct { int32_t node; int32_t state; int32_t forced; } Frame;
 
+/* The search runs without the GIL, so partitions search in parallel on a thread pool. It
+ * takes the GIL back only to call a Python step (a step-cache miss of a model that is not
+ * native) and to build its result. `stop_at` (optional) is a writable buffer of one
+ * double, a second deadline the caller may lower while the search runs (to stop it once
+ * another partition has settled the verdict); it is read with the deadline. */
 static PyObject *search(PyObject *self, PyObject *args) {
     Py_ssize_t n;
     PyObject *events, *step_fn, *observer_list, *twin_list;
     long init_state;
     double deadline;
     long long memory_limit;
-    PyObject *native = Py_None;
-    if (!PyArg_ParseTuple(args, "nOOlOOdL|O", &n, &events, &step_fn, &init_state,
-                          &observer_list, &twin_list, &deadline, &memory_limit, &native))
+    PyObject *native = Py_None, *stop_obj = Py_None;
+    if (!PyArg_ParseTuple(args, "nOOlOOdL|OO", &n, &events, &step_fn, &init_state,
+                          &observer_list, &twin_list, &deadline, &memory_limit, &native,
+                          &stop_obj))
         return NULL;
-    native_bytes = 0;
     if (n <= 0) return Py_BuildValue("(inN)", 1, (Py_ssize_t)0, PyList_New(0));
 
+    Py_buffer stop_view; int have_stop = 0;
+    volatile double *stop_at = NULL;
+    if (stop_obj != Py_None) {
+        if (PyObject_GetBuffer(stop_obj, &stop_view, PyBUF_WRITABLE) < 0) return NULL;
+        have_stop = 1;
+        if (stop_view.len < (Py_ssize_t)sizeof(double)) {
+            PyBuffer_Release(&stop_view);
+            PyErr_SetString(PyExc_ValueError, "stop_at: a buffer of one double expected");
+            return NULL;
+        }
+        stop_at = (volatile double *)stop_view.buf;
+    }
     Py_ssize_t n_events = PySequence_Size(events);
-    if (n_events < 0) return NULL;
+    if (n_events < 0) { if (have_stop) PyBuffer_Release(&stop_view); return NULL; }
     Py_ssize_t size = n_events + 1;
     int32_t *nxt = malloc(size * sizeof(int32_t)), *prv = malloc(size * sizeof(int32_t));
     int32_t *op_of = malloc(size * sizeof(int32_t));
@@ -214,8 +346,10 @@ static PyObject *search(PyObject *self, PyObject *args) {
     int32_t *best = malloc((n + 1) * sizeof(int32_t));
     size_t words = (size_t)(n + 63) / 64;
     uint64_t *bits = calloc(words, sizeof(uint64_t));
-    StepCache cache; Memo memo;
+    StepCache cache; Memo memo; NativeKV kv;
+    int use_kv = 0, kv_inited = 0;
     PyObject *result = NULL;
+    PyThreadState *released = NULL;
     int cache_ok = step_cache_init(&cache, 1024) == 0, memo_ok = memo_init(&memo, words) == 0;
     if (!nxt || !prv || !op_of || !is_call || !ret_node || !observer || !twin_prev || !stack ||
         !best || !bits || !cache_ok || !memo_ok) {
@@ -242,7 +376,14 @@ static PyObject *search(PyObject *self, PyObject *args) {
         twin_prev[i] = (int32_t)PyLong_AsLong(PyList_GetItem(twin_list, i));
     }
     if (PyErr_Occurred()) goto done;
+    if (native != Py_None) {
+        kv_inited = 1;
+        use_kv = kv_init(&kv, native, n, memory_limit);
+        if (use_kv < 0) goto done;
+        if (use_kv) init_state = 0;     /* the initial string is the native table's state 0 */
+    }
 
+    released = PyEval_SaveThread();
     int32_t state = (int32_t)init_state;
     Py_ssize_t pending_known = n_events - n;   /* known ops not yet linearized */
     Py_ssize_t depth = 0, best_depth = 0;
@@ -252,7 +393,8 @@ static PyObject *search(PyObject *self, PyObject *args) {
     while (pending_known > 0) {
         iterations++;
         if ((iterations & 0x3FF) == 0) {
-            if (now_monotonic() > deadline) { status = -1; break; }
+            double t = now_monotonic();
+            if (t > deadline || (stop_at && t > *stop_at)) { status = -1; break; }
             if ((long long)(memo_bytes(&memo) + cache.cap * 12) > memory_limit) { status = -2; break; }
         }
         if (node != -1 && is_call[node]) {
@@ -263,18 +405,26 @@ static PyObject *search(PyObject *self, PyObject *args) {
             int64_t key = (int64_t)state * n + op;
             int32_t next_state;
             if (!step_cache_get(&cache, key, &next_state)) {
-                if (native != Py_None) {
-                    next_state = native_kv_step(native, state, op, memory_limit);
-                    if (next_state == -3) goto done;
+                if (use_kv) {
+                    next_state = kv_step(&kv, state, op, memory_limit);
+                    if (next_state == -3) {
+                        PyEval_RestoreThread(released); released = NULL;
+                        PyErr_NoMemory(); goto done;
+                    }
                 } else {
+                    PyEval_RestoreThread(released); released = NULL;
                     PyObject *r = PyObject_CallFunction(step_fn, "ii", (int)state, (int)op);
                     if (!r) goto done;
                     next_state = (int32_t)PyLong_AsLong(r);
                     Py_DECREF(r);
                     if (PyErr_Occurred()) goto done;
+                    released = PyEval_SaveThread();
                 }
                 if (next_state == -2) { status = -2; break; }   /* the model's states are too big */
-                if (step_cache_put(&cache, key, next_state) < 0) { PyErr_NoMemory(); goto done; }
+                if (step_cache_put(&cache, key, next_state) < 0) {
+                    PyEval_RestoreThread(released); released = NULL;
+                    PyErr_NoMemory(); goto done;
+                }
             }
             if (next_state >= 0) {
                 bits[op >> 6] |= (uint64_t)1 << (op & 63);
@@ -321,6 +471,7 @@ static PyObject *search(PyObject *self, PyObject *args) {
         }
     }
 finished:
+    PyEval_RestoreThread(released); released = NULL;
     {
         PyObject *prefix = PyList_New(best_depth);
         if (!prefix) goto done;
@@ -328,10 +479,13 @@ finished:
         result = Py_BuildValue("(iLN)", status, iterations, prefix);
     }
 done:
+    /* every path here holds the GIL */
     free(nxt); free(prv); free(op_of); free(is_call); free(ret_node); free(observer);
     free(twin_prev); free(stack); free(best); free(bits);
     if (cache_ok) { free(cache.keys); free(cache.vals); }
     if (memo_ok) { free(memo.arena); free(memo.table); }
+    if (kv_inited) kv_free(&kv);
+    if (have_stop) PyBuffer_Release(&stop_view);
     return result;
 }
 

@@ -7,6 +7,7 @@ the exit code the brief fixes: 0 valid, 1 anomalies, 2 unknown, 3 harness failur
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import math
@@ -17,7 +18,7 @@ import traceback
 
 import click
 
-from .errors import (EXIT_HARNESS_FAILURE, EXIT_USAGE, EXIT_VALID, HarnessError, Interrupted,
+from .errors import (EXIT_HARNESS_FAILURE, EXIT_INVALID, EXIT_USAGE, EXIT_VALID, HarnessError, Interrupted,
                      UsageError)
 
 
@@ -261,11 +262,17 @@ def _run_and_report(cfg) -> int:
 
     outcome = run_test(cfg, echo=click.echo)
     click.echo(outcome.message, err=outcome.exit_code >= EXIT_HARNESS_FAILURE)
+    if outcome.results is not None and outcome.exit_code == EXIT_INVALID:
+        from reports.text import first_counterexample
+        for line in first_counterexample(outcome.results):
+            click.echo(f"  {line}")
     if outcome.run_dir is not None:
+        from .runner import rerun_command
         report = outcome.run_dir / "report.html"
         if report.exists():
             click.echo(f"report: {report}")
         click.echo(f"history: {outcome.run_dir / 'history.jsonl'}")
+        click.echo(f"seed {cfg.seed}; rerun: {rerun_command(cfg, outcome.run_dir)}")
     if cfg.keep_cluster and outcome.results is not None:
         run_id = (outcome.results.get("run") or {}).get("run_id")
         if run_id and cfg.backend == "ssh":
@@ -407,6 +414,8 @@ def list_cmd(kind):
               help="MiB the search may use per key before the verdict is unknown.")
 @click.option("--engine", type=click.Choice(["auto", "c", "python"]), default="auto",
               show_default=True, help="Search engine (c: the compiled core).")
+@click.option("--jobs", type=click.IntRange(min=1),
+              help="For linearizable: threads searching keys in parallel  [default: the cores]")
 @click.option("--consistency-model", "consistency_models", multiple=True, metavar="M",
               help="For elle-*: the model to check, repeatable (read-uncommitted ... "
                    "strict-serializable)  [default: strict-serializable]")
@@ -427,10 +436,11 @@ def list_cmd(kind):
               help="Read FIFOs and devices too (bounded by --time-limit and --max-input-mb).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False),
-              help="Write an HTML report of the (last) checked history here.")
+              help="Write an HTML report of the checked history here; with several files, "
+                   "one report each: FILE-1.html, FILE-2.html, ... in the order given.")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False),
               help="Write JUnit XML here: one test case per file.")
-def check_cmd(files, checker, model, init_json, fmt, time_limit, memory_limit, engine,
+def check_cmd(files, checker, model, init_json, fmt, time_limit, memory_limit, engine, jobs,
               consistency_models, anomalies, assume, linearizable_set, negative_balances, total,
               accounts, checker_opts, max_input_mb, allow_special_files, as_json, report_path,
               junit_path):
@@ -497,7 +507,12 @@ def check_cmd(files, checker, model, init_json, fmt, time_limit, memory_limit, e
             click.echo(json.dumps({"file": path, **result}) if as_json
                        else f"{path}: unknown ({e})")
             continue
-        remaining = max(0.001, time_limit - (time.monotonic() - started))
+        # The loaded ops live until the file is checked and hold no cycles: out of the
+        # collector's reach, or its first pass after loading walks every one of them
+        # (about 1 s for 100k list-append transactions). Refcounting still frees them.
+        gc.freeze()
+        loaded_at = time.monotonic()
+        remaining = max(0.001, time_limit - (loaded_at - started))
 
         def progress(done, total, path=path):
             if show_progress and total > 1:
@@ -510,6 +525,7 @@ def check_cmd(files, checker, model, init_json, fmt, time_limit, memory_limit, e
                    "anomalies": _split_names(anomalies), "linearizable": linearizable_set,
                    "negative_balances": negative_balances, "total": total,
                    **({"init": init} if init is not None else {}),
+                   **({"jobs": jobs} if jobs is not None else {}),
                    **({"accounts": _accounts(accounts)} if accounts else {}),
                    **{a.replace("-", "_"): True for a in assumptions}, **extra}
         try:
@@ -518,6 +534,10 @@ def check_cmd(files, checker, model, init_json, fmt, time_limit, memory_limit, e
             line_of = getattr(loaded, "line_of", None)
             raise InputError(path, line_of(e.op) if line_of else None,
                              f"{e.what} (op {_brief(e.op)})") from None
+        # Where the time went: reading the file, and checking it (the checker's own
+        # elapsed_s counts only its search, not its reading of the history).
+        result = {**result, "load_s": round(loaded_at - started, 4),
+                  "check_s": round(time.monotonic() - loaded_at, 4)}
         verdicts.append(result["valid"])
         per_file[path] = result
         summary = summarize(checker_obj, result)
@@ -528,8 +548,9 @@ def check_cmd(files, checker, model, init_json, fmt, time_limit, memory_limit, e
                        + (f" ({summary})" if summary else ""))
         if report_path:
             from reports import html
-            _write_output("--report", report_path, lambda: html.write(
-                report_path, title=os.path.basename(path),
+            target = report_path if len(files) == 1 else _numbered(report_path, len(per_file))
+            _write_output("--report", target, lambda: html.write(
+                target, title=os.path.basename(path),
                 config={"file": path, "format": loaded.format, "checker": checker},
                 history=loaded.ops,
                 results={"valid": result["valid"], checker: {**result, "summary": summary}}))
@@ -538,6 +559,12 @@ def check_cmd(files, checker, model, init_json, fmt, time_limit, memory_limit, e
         _write_output("--junit", junit_path, lambda: junit.write(
             junit_path, f"harness check --checker {checker}", per_file))
     sys.exit(exit_code_for(merge_valid(verdicts)))
+
+
+def _numbered(path: str, n: int) -> str:
+    """FILE.html -> FILE-n.html: the report of the n-th of several checked files."""
+    stem, ext = os.path.splitext(path)
+    return f"{stem}-{n}{ext or '.html'}"
 
 
 def _writable_path(flag: str, path: str) -> None:
@@ -660,13 +687,30 @@ def _on_sigterm(signum, frame):
     raise Interrupted("interrupted by SIGTERM")
 
 
+GLOBAL_FLAGS = ("-v", "--verbose", "--debug")
+
+
+def hoist_global_flags(args: list[str]) -> list[str]:
+    """`-v`, `--verbose` and `--debug` anywhere on the command line (`harness test ... -v`),
+    not only before the subcommand, where click wants the group's options. Everything
+    after `--` is left alone."""
+    if "--" in args:
+        cut = args.index("--")
+        head, tail = args[:cut], args[cut:]
+    else:
+        head, tail = args, []
+    flags = [a for a in head if a in GLOBAL_FLAGS]
+    return flags + [a for a in head if a not in GLOBAL_FLAGS] + tail
+
+
 def main(argv=None) -> None:
     import signal
     import threading
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        cli.main(args=argv, prog_name="harness", standalone_mode=False)
+        cli.main(args=hoist_global_flags(sys.argv[1:] if argv is None else list(argv)),
+                 prog_name="harness", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as e:
         click.echo(e.ctx.get_help() if e.ctx else str(e))
         sys.exit(EXIT_VALID)

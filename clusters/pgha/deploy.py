@@ -94,6 +94,11 @@ def patroni_config(cluster, node: str, synchronous_mode: bool,
                 "logging_collector": "on", "log_directory": PG_LOG_DIR,
                 "log_filename": "postgresql.log", "log_line_prefix": "%m [%p] %q%u@%d ",
                 "max_connections": 200,
+                # Transactions appending to the same keys in different orders deadlock;
+                # PostgreSQL looks for deadlocks only after a lock wait of deadlock_timeout
+                # (1 s by default), so each one stalled its clients (and everyone queued
+                # behind them) for a second: p99 latency 1 s. 50 ms finds them 20x sooner.
+                "deadlock_timeout": "50ms",
             },
             "pg_hba": [
                 "local all all trust",

@@ -121,27 +121,76 @@ def check_file(path: str, limits: Limits = NO_LIMITS) -> bool:
 
 def iter_lines(path: str, limits: Limits = NO_LIMITS):
     """(line number, text, whether a newline ended it) for each line of a regular file,
-    streamed: only one line is held at a time. Lines end at "\\n" only (a JSON string
-    may hold other line separators). Bytes that are not UTF-8 are an InputError at their
-    line; the size limit is enforced as the file is read (it may grow)."""
-    total = 0
+    streamed: a block of whole lines (about `_CHUNK` bytes) is held at a time. Lines end
+    at "\\n" only (a JSON string may hold other line separators). Bytes that are not UTF-8
+    are an InputError at their line; the size limit is enforced as the file is read (it
+    may grow). Each block is decoded in one call; a block with a bad byte, or one that
+    crosses the size limit, is gone through line by line, so errors come in file order
+    exactly as if every line were read on its own."""
     max_bytes = limits.max_bytes
     try:
         with open(path, "rb") as f:
-            for lineno, raw in enumerate(f, 1):
-                total += len(raw)
-                if max_bytes is not None and total > max_bytes:
-                    raise _too_large(path, max_bytes)
+            total, lineno, carry = 0, 0, b""
+            while True:
+                chunk = f.read(_CHUNK)
+                if not chunk:
+                    break
+                data = carry + chunk if carry else chunk
+                cut = data.rfind(b"\n") + 1
+                if cut == 0:
+                    carry = data
+                    if max_bytes is not None and total + len(carry) > max_bytes:
+                        raise _too_large(path, max_bytes)
+                    continue
+                block, carry = data[:cut], data[cut:]
+                if max_bytes is not None and total + len(block) > max_bytes:
+                    for row in _block_lines(path, block, lineno, total, max_bytes):
+                        yield row
+                    raise AssertionError("unreachable: the block crosses the size limit")
+                total += len(block)
                 try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError as e:
-                    raise InputError(path, lineno, f"not UTF-8 text (byte 0x{raw[e.start]:02x} "
-                                                   f"at column {e.start + 1})") from None
-                if lineno == 1 and line.startswith("\ufeff"):
-                    line = line[1:]
-                yield lineno, line, line.endswith("\n")
+                    text = block.decode("utf-8")
+                except UnicodeDecodeError:
+                    for row in _block_lines(path, block, lineno, total - len(block), max_bytes):
+                        yield row
+                    raise AssertionError("unreachable: the block has a bad byte") from None
+                if lineno == 0 and text.startswith("\ufeff"):
+                    text = text[1:]
+                lines = text.split("\n")
+                lines.pop()                      # the empty text after the last newline
+                for line in lines:
+                    lineno += 1
+                    yield lineno, line, True
+            if carry:
+                yield from _block_lines(path, carry, lineno, total, max_bytes)
     except OSError as e:
         raise InputError(path, None, e.strerror or str(e)) from None
+
+
+def _block_lines(path: str, block: bytes, lineno: int, total: int, max_bytes: int | None):
+    """The lines of `block` one at a time, as the file's lines after `lineno` (with `total`
+    bytes before them): each counted against the size limit and decoded on its own."""
+    for raw in _split_nl(block):
+        lineno += 1
+        total += len(raw)
+        if max_bytes is not None and total > max_bytes:
+            raise _too_large(path, max_bytes)
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise InputError(path, lineno, f"not UTF-8 text (byte 0x{raw[e.start]:02x} "
+                                           f"at column {e.start + 1})") from None
+        if lineno == 1 and line.startswith("\ufeff"):
+            line = line[1:]
+        terminated = line.endswith("\n")
+        yield lineno, line[:-1] if terminated else line, terminated
+
+
+def _split_nl(block: bytes) -> list[bytes]:
+    """Lines ending at b"\\n" only, each with its newline."""
+    parts = block.split(b"\n")
+    last = parts.pop()
+    return [p + b"\n" for p in parts] + ([last] if last else [])
 
 
 def read_bytes(path: str, limits: Limits = NO_LIMITS, head: int | None = None) -> bytes:

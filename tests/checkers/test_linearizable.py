@@ -318,7 +318,7 @@ from checkers.linearizable import LinearizableChecker  # noqa: E402
 
 def test_the_checker_declares_its_options():
     names = {o.name for o in LinearizableChecker.options}
-    assert names == {"model", "init", "time-limit", "memory-limit", "engine"}
+    assert names == {"model", "init", "time-limit", "memory-limit", "engine", "jobs"}
     assert all(o.help for o in LinearizableChecker.options)
 
 

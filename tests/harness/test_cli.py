@@ -15,7 +15,7 @@ def harness(*args):
 
 @pytest.mark.parametrize("args, needle", [
     (["test", "--system", "nosuch"], "valid: etcd, pgha, raftkv"),
-    (["test", "--system", "raftkv", "--nemesis", "partition,nosuch"], "valid: kill, partition, pause"),
+    (["test", "--system", "raftkv", "--nemesis", "partition,nosuch"], "valid: kill, packet, partition, pause"),
     (["test", "--system", "raftkv", "--system-opt", "bogus"], "valid: unsafe-reads, no-fsync"),
     (["test", "--system", "raftkv", "--partition-shapes", "square", "--nemesis", "partition"],
      "valid: halves"),
@@ -54,7 +54,8 @@ def test_check_prints_one_line_per_file_and_exits_with_the_worst_verdict(tmp_pat
     assert res.returncode == 1
     lines = res.stdout.strip().splitlines()
     assert len(lines) == 2 and "valid" in lines[0] and "INVALID" in lines[1]
-    assert "not linearizable" in (tmp_path / "r.html").read_text()
+    assert "not linearizable" in (tmp_path / "r-2.html").read_text()
+    assert "not linearizable" not in (tmp_path / "r-1.html").read_text()
 
 
 def test_every_command_has_help():
@@ -207,3 +208,23 @@ def test_shell_completion_offers_plugin_names_from_the_registry():
     res = subprocess.run([sys.executable, "-m", "harness.cli"], cwd=ROOT, capture_output=True,
                          text=True, timeout=60, env=env)
     assert "partition,kill" in res.stdout
+
+
+def test_verbose_and_debug_work_anywhere_on_the_command_line():
+    from harness.cli import hoist_global_flags
+    assert hoist_global_flags(["test", "--system", "raftkv", "-v"]) == \
+        ["-v", "test", "--system", "raftkv"]
+    assert hoist_global_flags(["check", "--debug", "f", "--", "-v"]) == \
+        ["--debug", "check", "f", "--", "-v"]
+    res = harness("list", "system", "-v")
+    assert res.returncode == 0 and "raftkv" in res.stdout
+
+
+def test_check_writes_one_report_per_file_numbered_in_order(tmp_path):
+    from tests.conftest import CORPUS
+    porcupine = os.path.join(CORPUS, "porcupine", "jepsen")
+    files = [os.path.join(porcupine, f"etcd_00{i}.log") for i in range(2)]
+    res = harness("check", *files, "--report", str(tmp_path / "r.html"))
+    assert res.returncode == 1, res.stderr
+    assert sorted(os.listdir(tmp_path)) == ["r-1.html", "r-2.html"]
+    assert "etcd_001.log" in (tmp_path / "r-2.html").read_text()
