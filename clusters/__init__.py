@@ -3,4 +3,4 @@
 BUILTINS names the bundled ones (entry points in the group `harness.systems` add more)."""
 
 BUILTINS = {"raftkv": "clusters.raftkv:RaftKV", "etcd": "clusters.etcd:Etcd",
-            "pgha": "clusters.pgha:PgHA"}
+            "pgha": "clusters.pgha:PgHA", "sqldb": "clusters.sqldb:SqlDB"}

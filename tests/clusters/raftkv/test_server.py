@@ -126,8 +126,8 @@ def test_a_minority_cannot_serve_writes_or_safe_reads(tmp_path):
 
 
 def test_torn_log_tail_is_discarded_on_restart(tmp_path):
-    sys.path.insert(0, os.path.dirname(SERVER))
-    from raftkv_server import Storage
+    sys.path.insert(0, os.path.join(os.path.dirname(SERVER), "..", "..", "raft"))
+    from raftcore import Storage
     s = Storage(str(tmp_path))
     s.load()
     s.append([(1, {"op": "put", "k": "a", "v": 1}), (1, {"op": "noop"})])
