@@ -8,9 +8,6 @@ its process alive and costs the checker nothing.
 
 from __future__ import annotations
 
-import http.client
-import json
-import socket
 
 from ..node_http import NodeHTTPClient
 
@@ -33,47 +30,12 @@ class RaftKVClient(NodeHTTPClient):
             method, path, body = "POST", f"/cas/{key}", {"old": value[0], "new": value[1]}
         else:
             return {"type": "fail", "error": f"unsupported op {f!r}", "node": self.node}
-        indeterminate = "fail" if f == "read" else "info"
-        conn = self.conn
-        try:
-            if conn.sock is None:
-                try:
-                    conn.connect()
-                except (ConnectionRefusedError, socket.timeout, OSError) as e:
-                    conn.close()
-                    # Nothing was sent: the op certainly did not happen.
-                    return {"type": "fail", "error": _error_name(e), "node": self.node,
-                            "unavailable": True}
-            payload = json.dumps(body).encode() if body is not None else None
-            headers = {"Content-Type": "application/json"} if payload else {}
-            conn.request(method, path, body=payload, headers=headers)
-            resp = conn.getresponse()
-            data = json.loads(resp.read() or b"{}")
-        except (socket.timeout, TimeoutError):
-            conn.close()
-            return {"type": indeterminate, "error": "timeout", "node": self.node}
-        except (http.client.HTTPException, OSError, ValueError) as e:
-            conn.close()
-            return {"type": indeterminate, "error": _error_name(e), "node": self.node,
-                    "unavailable": True}
-        status = resp.status
+        got = self.call(method, path, body, may_change=f != "read")
+        if isinstance(got, dict):
+            return got
+        status, data = got
         if status == 200:
             if f == "read":
                 return {"type": "ok", "value": data.get("value"), "node": self.node}
             return {"type": "ok", "value": value, "node": self.node}
-        error = data.get("error", f"http-{status}")
-        if status == 503:    # no leader / not leader / unavailable: the node cannot serve now
-            return {"type": "fail", "error": error, "node": self.node, "unavailable": True}
-        if status in (409, 404, 405, 400):
-            return {"type": "fail", "error": error, "node": self.node}
-        return {"type": indeterminate, "error": error, "node": self.node}
-
-
-def _error_name(e: Exception) -> str:
-    if isinstance(e, ConnectionRefusedError):
-        return "connection-refused"
-    if isinstance(e, (socket.timeout, TimeoutError)):
-        return "connect-timeout"
-    if isinstance(e, (ConnectionResetError, http.client.RemoteDisconnected)):
-        return "connection-lost"
-    return type(e).__name__
+        return self.refused(status, data, may_change=f != "read")

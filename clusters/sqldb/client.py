@@ -18,9 +18,6 @@ except for read-only transactions, which change nothing: those are `fail`.
 
 from __future__ import annotations
 
-import http.client
-import json
-import socket
 
 from ..node_http import NodeHTTPClient
 
@@ -133,46 +130,11 @@ class SqlDBClient(NodeHTTPClient):
 
     def post(self, statements: list[dict], read_only: bool) -> dict:
         """POST /txn; an ok outcome carries the statements' `results`."""
-        indeterminate = "fail" if read_only else "info"
-        conn = self.conn
-        try:
-            if conn.sock is None:
-                try:
-                    conn.connect()
-                except (ConnectionRefusedError, socket.timeout, OSError) as e:
-                    conn.close()
-                    # Nothing was sent: the transaction certainly did not happen.
-                    return {"type": "fail", "error": _error_name(e), "node": self.node,
-                            "unavailable": True}
-            payload = json.dumps({"statements": statements}).encode()
-            conn.request("POST", "/txn", body=payload,
-                         headers={"Content-Type": "application/json"})
-            resp = conn.getresponse()
-            data = json.loads(resp.read() or b"{}")
-        except (socket.timeout, TimeoutError):
-            conn.close()
-            return {"type": indeterminate, "error": "timeout", "node": self.node}
-        except (http.client.HTTPException, OSError, ValueError) as e:
-            conn.close()
-            return {"type": indeterminate, "error": _error_name(e), "node": self.node,
-                    "unavailable": True}
-        status = resp.status
+        got = self.call("POST", "/txn", {"statements": statements}, may_change=not read_only)
+        if isinstance(got, dict):
+            return got
+        status, data = got
         if status == 200 and isinstance(data.get("results"), list) \
                 and len(data["results"]) == len(statements):
             return {"type": "ok", "results": data["results"], "node": self.node}
-        error = data.get("error", f"http-{status}")
-        if status == 503:    # no leader / not leader / unavailable: the node cannot serve now
-            return {"type": "fail", "error": error, "node": self.node, "unavailable": True}
-        if status in (409, 400, 404, 405):
-            return {"type": "fail", "error": str(error)[:200], "node": self.node}
-        return {"type": indeterminate, "error": error, "node": self.node}
-
-
-def _error_name(e: Exception) -> str:
-    if isinstance(e, ConnectionRefusedError):
-        return "connection-refused"
-    if isinstance(e, (socket.timeout, TimeoutError)):
-        return "connect-timeout"
-    if isinstance(e, (ConnectionResetError, http.client.RemoteDisconnected)):
-        return "connection-lost"
-    return type(e).__name__
+        return self.refused(status if status != 200 else 502, data, may_change=not read_only)
