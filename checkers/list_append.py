@@ -229,7 +229,8 @@ def _lost_appends(txns, reads, unread, status, observed, writer_appends, anomali
                 anomalies["lost-append"].append(
                     {"key": k, "element": v, "op": tid, "read": reader,
                      "message": f"append {v!r} to {k!r} was acknowledged (op {tid}) but no "
-                                f"read saw it, not even op {reader}, which began later"})
+                                f"read saw it, not even op {reader}, which began later "
+                                f"(lost, or every later read was stale)"})
 
 
 def _torn_appends(longest, writer, writer_appends, anomalies) -> None:
