@@ -1,74 +1,20 @@
 """The raftkv server on loopback addresses (127.x.y.z), as real processes, no Docker."""
 
-import json
 import os
-import random
-import signal
-import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 
 import pytest
+
+from tests.clusters import local_raft
 
 SERVER = os.path.join(os.path.dirname(__file__), "..", "..", "..", "clusters", "raftkv", "server",
                       "raftkv_server.py")
 
 
-class LocalCluster:
+class LocalCluster(local_raft.LocalCluster):
     def __init__(self, tmp_path, size=3, flags=()):
-        base = random.randrange(1, 250)
-        self.ips = {f"n{i}": f"127.88.{base}.{i}" for i in range(1, size + 1)}
-        self.tmp = tmp_path
-        self.flags = list(flags)
-        self.procs = {}
-        for n in self.ips:
-            self.start(n)
-
-    def start(self, node):
-        peers = ",".join(f"{n}={ip}" for n, ip in self.ips.items())
-        log = open(self.tmp / f"{node}.log", "a")
-        self.procs[node] = subprocess.Popen(
-            [sys.executable, SERVER, "--id", node, "--peers", peers, "--bind", self.ips[node],
-             "--data-dir", str(self.tmp / node)] + self.flags, stdout=log, stderr=log)
-
-    def kill(self, node):
-        self.procs[node].send_signal(signal.SIGKILL)
-        self.procs[node].wait()
-
-    def request(self, node, method, path, body=None, timeout=3):
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(f"http://{self.ips[node]}:8000{path}", data=data, method=method)
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
-                return resp.status, json.loads(resp.read())
-        except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read())
-
-    def status(self, node):
-        try:
-            return self.request(node, "GET", "/status", timeout=0.5)[1]
-        except OSError:
-            return None
-
-    def leader(self, timeout=10, exclude=()):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for n in self.ips:
-                if n in exclude:
-                    continue
-                s = self.status(n)
-                if s and s["role"] == "leader" and s["commit"] >= 1:
-                    return n
-            time.sleep(0.05)
-        raise AssertionError("no leader elected")
-
-    def stop(self):
-        for p in self.procs.values():
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+        super().__init__(SERVER, tmp_path, size, flags, subnet=88)
 
 
 @pytest.fixture

@@ -2,17 +2,13 @@
 transactions through any node, rollback on error, determinism checks, recovery from the
 SQLite file and the log, and each unsafe mode doing what it says."""
 
-import json
 import os
-import random
-import signal
-import subprocess
-import sys
 import time
 import urllib.error
-import urllib.request
 
 import pytest
+
+from tests.clusters import local_raft
 
 SERVER = os.path.join(os.path.dirname(__file__), "..", "..", "..", "clusters", "sqldb", "server",
                       "sqldb_server.py")
@@ -26,62 +22,12 @@ def st(sql, *params):
     return {"sql": sql, "params": list(params)}
 
 
-class LocalCluster:
+class LocalCluster(local_raft.LocalCluster):
     def __init__(self, tmp_path, size=3, flags=()):
-        base = random.randrange(1, 250)
-        self.ips = {f"n{i}": f"127.89.{base}.{i}" for i in range(1, size + 1)}
-        self.tmp = tmp_path
-        self.flags = list(flags)
-        self.procs = {}
-        for n in self.ips:
-            self.start(n)
-
-    def start(self, node):
-        peers = ",".join(f"{n}={ip}" for n, ip in self.ips.items())
-        log = open(self.tmp / f"{node}.log", "a")
-        self.procs[node] = subprocess.Popen(
-            [sys.executable, SERVER, "--id", node, "--peers", peers, "--bind", self.ips[node],
-             "--data-dir", str(self.tmp / node)] + self.flags, stdout=log, stderr=log)
-
-    def kill(self, node):
-        self.procs[node].send_signal(signal.SIGKILL)
-        self.procs[node].wait()
-
-    def pause(self, node):
-        self.procs[node].send_signal(signal.SIGSTOP)
-
-    def resume(self, node):
-        self.procs[node].send_signal(signal.SIGCONT)
-
-    def request(self, node, method, path, body=None, timeout=3):
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(f"http://{self.ips[node]}:8000{path}", data=data, method=method)
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
-                return resp.status, json.loads(resp.read())
-        except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read())
+        super().__init__(SERVER, tmp_path, size, flags, subnet=89)
 
     def txn(self, node, *statements, timeout=3):
         return self.request(node, "POST", "/txn", {"statements": list(statements)}, timeout)
-
-    def status(self, node):
-        try:
-            return self.request(node, "GET", "/status", timeout=0.5)[1]
-        except OSError:
-            return None
-
-    def leader(self, timeout=10, exclude=()):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for n in self.ips:
-                if n in exclude:
-                    continue
-                s = self.status(n)
-                if s and s["role"] == "leader" and s["commit"] >= 1:
-                    return n
-            time.sleep(0.05)
-        raise AssertionError("no leader elected")
 
     def wait_applied(self, node, index, timeout=10):
         deadline = time.monotonic() + timeout
@@ -91,13 +37,6 @@ class LocalCluster:
                 return s
             time.sleep(0.05)
         raise AssertionError(f"{node} did not apply up to {index}: {self.status(node)}")
-
-    def stop(self):
-        for p in self.procs.values():
-            if p.poll() is None:
-                p.send_signal(signal.SIGCONT)
-                p.kill()
-                p.wait()
 
 
 @pytest.fixture
