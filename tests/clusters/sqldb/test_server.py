@@ -4,7 +4,6 @@ SQLite file and the log, and each unsafe mode doing what it says."""
 
 import os
 import time
-import urllib.error
 
 import pytest
 
