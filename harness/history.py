@@ -73,19 +73,26 @@ class HistoryWriter:
             if self.failure is not None:
                 raise self.failure
             op = dict(op)
-            op["index"] = self._next_index
+            # Claim the index before writing: SIGINT/SIGTERM raise Interrupted in the main
+            # thread between any two bytecodes, also between the write and the increment,
+            # and the next event then reused the index (a duplicate that made the history
+            # unreadable). Claimed first, an interruption leaves at worst a gap, which the
+            # format allows.
+            index = self._next_index
+            self._next_index = index + 1
+            op["index"] = index
             ordered = {k: op[k] for k in FIELD_ORDER if k in op}
             ordered.update((k, v) for k, v in op.items() if k not in ordered)
             line = json.dumps(ordered, separators=(",", ":"), default=str) + "\n"
             try:
                 self._file.write(line)
                 self._file.flush()
-                if (self._next_index + 1) % self._fsync_every == 0:
+                if (index + 1) % self._fsync_every == 0:
                     os.fsync(self._file.fileno())
             except OSError as e:
+                self._next_index = index           # nothing was recorded under it
                 self.failure = self._write_error(e)
                 raise self.failure from None
-            self._next_index += 1
             self.bytes_written += len(line)
             self._recent.append(ordered)
             if ordered.get("type") in self.completions and ordered.get("process") != NEMESIS:

@@ -126,3 +126,24 @@ def test_parse_lines_reports_line_numbers_and_validates_index_type():
     assert len(list(parse_lines(lines, "h", line_numbers=numbers))) == 1 and numbers == [2]
     with pytest.raises(InputError, match=r"h:1: field `index` must be a non-negative integer"):
         list(parse_lines(['{"index":"x","type":"invoke","process":0,"f":"read"}\n'], "h"))
+
+
+def test_an_interrupt_between_the_write_and_the_bookkeeping_never_reuses_an_index(tmp_path):
+    """SIGTERM raises in the main thread between any two bytecodes: here right after a
+    line is written. The next event must not get the same index (it did: the history
+    could not be read back)."""
+    w = HistoryWriter(str(tmp_path / "h.jsonl"))
+    w.append({"type": "invoke", "process": 0, "f": "read", "value": None, "time": 1})
+    real_flush = w._file.flush
+
+    def interrupted_flush():
+        real_flush()
+        raise KeyboardInterrupt
+    w._file.flush = interrupted_flush
+    with pytest.raises(KeyboardInterrupt):
+        w.append({"type": "ok", "process": 0, "f": "read", "value": 1, "time": 2})
+    w._file.flush = real_flush
+    w.append({"type": "info", "process": "nemesis", "f": "partition", "value": {}, "time": 3})
+    w.close()
+    ops = read_history(str(tmp_path / "h.jsonl"))
+    assert [op["index"] for op in ops] == [0, 1, 2]

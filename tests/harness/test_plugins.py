@@ -70,11 +70,16 @@ def test_a_signal_while_checking_is_exit_3_in_one_line(tmp_path):
     import signal
     import time
     for signum in (signal.SIGTERM, signal.SIGINT):
+        started = tmp_path / f"started-{signum}"
         proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "check",
                                  history_file(tmp_path), "--checker", "slow"], cwd=ROOT,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env=with_test_plugins())
-        time.sleep(2)
+                                env={**with_test_plugins(),
+                                     "HARNESS_TEST_SLOW_STARTED": str(started)})
+        deadline = time.monotonic() + 60       # start-up is slow on a loaded machine
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert started.exists(), "the slow checker never started"
         proc.send_signal(signum)
         out, err = proc.communicate(timeout=30)
         assert proc.returncode == 3, (signum, out, err)
