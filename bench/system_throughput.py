@@ -81,7 +81,10 @@ def main() -> None:
         print(f"  {e}: {n / args.time_limit:.0f}/s")
     print(f"latency ms:         p50 {quantile(latencies, .5):.1f}  p95 {quantile(latencies, .95):.1f}"
           f"  p99 {quantile(latencies, .99):.1f}  max {max(latencies):.1f}")
-    print(f"verdict:            {proc.stdout.strip().splitlines()[-3] if proc.stdout else '?'}")
+    name = config.get("test_name", "")
+    verdict = next((line for line in proc.stdout.splitlines() if name and line.startswith(name)),
+                   "?")
+    print(f"verdict:            {verdict}")
 
 
 if __name__ == "__main__":
