@@ -75,7 +75,11 @@ def test_a_signal_while_checking_is_exit_3_in_one_line(tmp_path):
                                  history_file(tmp_path), "--checker", "slow"], cwd=ROOT,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env={**with_test_plugins(),
-                                     "HARNESS_TEST_SLOW_STARTED": str(started)})
+                                     "HARNESS_TEST_SLOW_STARTED": str(started)},
+                                # A suite started in the background by a non-interactive
+                                # shell inherits SIGINT ignored; a user's harness does not.
+                                preexec_fn=lambda: signal.signal(signal.SIGINT,
+                                                                 signal.SIG_DFL))
         deadline = time.monotonic() + 60       # start-up is slow on a loaded machine
         while not started.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
