@@ -510,6 +510,14 @@ def _execute(run: Run, backend, run_id, rng, config
         if "log-files" in getattr(plan.system, "capabilities", ()):
             resources.push("node logs", lambda: _collect_logs(cluster, plan.system,
                                                               Path(run.history.path).parent))
+        for name, nemesis in plan.nemeses.items():
+            # A fault that lives below the system (a file system under its data, a clock
+            # under its processes) is laid on the bare nodes, before the system exists.
+            before_setup = getattr(nemesis, "before_setup", None)
+            if before_setup is not None:
+                undo = before_setup(cluster, plan.system)
+                if undo is not None:
+                    resources.push(f"{name} node setup", undo)
         plan.system.setup(cluster)
         ready_s = time.monotonic() - t0
         log.info("cluster ready in %.1fs", ready_s)

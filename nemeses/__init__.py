@@ -14,9 +14,18 @@ A nemesis is a small object (Jepsen's contract), built from its declared `option
   runner calls it at the end of every run, on Ctrl-C and on crashes. It raises when it
   could not heal some node.
 
+Optional:
+* `before_setup(cluster, system) -> undo | None` lays what the fault needs under the
+  system before the system is set up (a FUSE file system over its data directories, a
+  clock file its processes read); the runner calls it on the bare nodes and pushes the
+  returned callable onto the run's teardown stack (the Docker backend discards the nodes
+  anyway; on SSH hosts it must undo everything). It raises DeployError naming the node;
+
 Declarations the runner and CLI read, so no code outside a nemesis knows its name:
 * `options`: tuple of harness.options.Option (e.g. partition's `shapes`);
 * `requires`: capabilities the system must have (e.g. {"kill"}): refused at resolve time;
+* `node_features`: what the nodes must offer beyond the defaults (e.g. {"fuse"}: the
+  Docker backend then gives each container /dev/fuse and the right to mount);
 * `problems(node_count) -> list[str]`: reasons the configured fault cannot happen on a
   cluster of that size (e.g. a minority of 2 nodes is nobody): refused at resolve time.
 

@@ -45,6 +45,7 @@ class DockerBackend:
         self.client = None
         self.image_tag = None
         self.docker_cluster = None
+        self.features: frozenset[str] = frozenset()
 
     def preflight(self, plan, system_name: str = "", system_opts: dict | None = None) -> None:
         from .. import image
@@ -52,13 +53,15 @@ class DockerBackend:
 
         self.client = docker.connect()
         self.image_tag = image.require(self.client)
+        self.features = frozenset().union(*(getattr(n, "node_features", ())
+                                            for n in plan.nemeses.values()))
 
     def create(self, run_id: str, labels: dict[str, str]) -> Cluster:
         from . import docker
 
         self.docker_cluster = docker.DockerCluster(
             self.client, run_id, self.image_tag, self.nodes, labels,
-            memory_mb=self.memory_mb, pids=self.pids)
+            memory_mb=self.memory_mb, pids=self.pids, features=self.features)
         return self.docker_cluster.create()
 
     def destroy(self) -> None:

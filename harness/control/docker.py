@@ -130,6 +130,21 @@ def contain_cmd(gateway: str) -> str:
             f"(iptables -C OUTPUT -j {HOST_CHAIN} 2>/dev/null || iptables -I OUTPUT 1 -j {HOST_CHAIN})")
 
 
+def node_privileges(features: frozenset[str]) -> dict:
+    """The container options a run's node features need, beyond NET_ADMIN (iptables, which
+    every run may use). "fuse": the FUSE device and the right to mount it (SYS_ADMIN; the
+    default AppArmor profile forbids mount even then, so the node runs unconfined)."""
+    options: dict = {"cap_add": ["NET_ADMIN"]}
+    if "fuse" in features:
+        options["cap_add"].append("SYS_ADMIN")
+        options["devices"] = ["/dev/fuse:/dev/fuse:rwm"]
+        options["security_opt"] = ["apparmor:unconfined"]
+    unknown = sorted(set(features) - {"fuse"})
+    if unknown:
+        raise DeployError(None, f"the Docker backend cannot give nodes {', '.join(unknown)}")
+    return options
+
+
 def _free_subnet(client, avoid=()) -> ipaddress.IPv4Network:
     used = list(avoid)
     for net in client.networks.list():
@@ -150,7 +165,8 @@ class DockerCluster:
 
     def __init__(self, client, run_id: str, image: str, node_count: int,
                  extra_labels: dict | None = None, memory_mb: int = DEFAULT_NODE_MEMORY_MB,
-                 pids: int = DEFAULT_NODE_PIDS):
+                 pids: int = DEFAULT_NODE_PIDS, features: frozenset[str] = frozenset()):
+        self.features = features
         self.memory_mb = memory_mb
         self.pids = pids
         self.client = client
@@ -194,7 +210,7 @@ class DockerCluster:
             try:
                 return node, self.client.containers.run(
                     self.image, name=f"harness-{self.run_id}-{node}", hostname=node,
-                    detach=True, cap_add=["NET_ADMIN"], network=net_name,
+                    detach=True, network=net_name, **node_privileges(self.features),
                     networking_config={net_name: EndpointConfig(version="1.41",
                                                                 ipv4_address=ips[node])},
                     extra_hosts={n: ip for n, ip in ips.items() if n != node},
