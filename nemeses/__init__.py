@@ -43,6 +43,8 @@ BUILTINS = {
     "kill": "nemeses.process:KillNemesis",
     "pause": "nemeses.process:PauseNemesis",
     "packet": "nemeses.packet:PacketNemesis",
+    "lose-unfsynced": "nemeses.data_fs:LoseUnfsyncedNemesis",
+    "disk": "nemeses.data_fs:DiskNemesis",
 }
 
 

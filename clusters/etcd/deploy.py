@@ -61,7 +61,8 @@ class Etcd(PidFileDaemon):
     pid_file = PID_FILE
     default_workload = "register"
     workloads = ("register", "set", "list-append")
-    capabilities = frozenset({"kill", "pause", "primaries", "log-files", "health"})
+    capabilities = frozenset({"kill", "pause", "primaries", "log-files", "health", "data-dirs"})
+    data_dirs = (("/var/lib/etcd", "root"),)       # DATA_DIR lives inside
     options = (
         Option("serializable-reads", "bool", False, "reads are etcd's serializable range "
                "reads: answered from the member's local state, possibly stale (not "

@@ -42,7 +42,7 @@ class RaftSystem(PidFileDaemon):
     server_dir: str
     server_file: str
     flags: tuple[str, ...] = ()
-    capabilities = frozenset({"kill", "pause", "primaries", "log-files", "health"})
+    capabilities = frozenset({"kill", "pause", "primaries", "log-files", "health", "data-dirs"})
 
     @property
     def remote_dir(self) -> str:
@@ -53,8 +53,18 @@ class RaftSystem(PidFileDaemon):
         return f"/var/log/{self.name}"
 
     @property
-    def data_dir(self) -> str:
+    def storage_root(self) -> str:
+        """Holds the data directory; never removed by the system (it may be a mount)."""
         return f"/var/lib/{self.name}"
+
+    @property
+    def data_dir(self) -> str:
+        return f"{self.storage_root}/data"
+
+    @property
+    def data_dirs(self) -> tuple[tuple[str, str], ...]:
+        """Where everything a node must find again after a crash lives, and its owner."""
+        return ((self.storage_root, "root"),)
 
     @property
     def pid_file(self) -> str:
@@ -63,7 +73,7 @@ class RaftSystem(PidFileDaemon):
     @property
     def host_paths(self) -> tuple[str, ...]:
         """Everything setup creates on a node: the SSH backend removes exactly these."""
-        return (self.remote_dir, CORE_REMOTE_DIR, self.data_dir, self.log_dir, self.pid_file)
+        return (self.remote_dir, CORE_REMOTE_DIR, self.storage_root, self.log_dir, self.pid_file)
 
     # ---- lifecycle
     def setup(self, cluster) -> None:

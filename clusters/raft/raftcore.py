@@ -86,8 +86,9 @@ class Storage:
     The log file holds one JSON array `[term, command]` per line; line i is log index i+1.
     Appends go to the end; truncation of a conflicting suffix rewrites the file (rare:
     only after a leader change). A torn last line from a crash is discarded on load.
-    With fsync=False (the unsafe --no-fsync mode) writes are kept in a process buffer and
-    written out once a second without fsync, so SIGKILL loses them.
+    With fsync=False (the unsafe --no-fsync mode) everything is written to the files at
+    once, as in the safe mode, but never fsync'd: a crash of the process loses nothing (the
+    OS has the data), a power loss loses what the OS had not yet written back.
     """
 
     def __init__(self, data_dir: str, fsync: bool = True):
@@ -96,8 +97,6 @@ class Storage:
         os.makedirs(data_dir, exist_ok=True)
         self.meta_path = os.path.join(data_dir, "meta.json")
         self.log_path = os.path.join(data_dir, "log.jsonl")
-        self.pending: list[str] = []
-        self.pending_meta: dict | None = None
 
     def load(self) -> tuple[int, str | None, list]:
         term, voted_for = 0, None
@@ -121,20 +120,16 @@ class Storage:
             if good_bytes != os.path.getsize(self.log_path):
                 with open(self.log_path, "r+b") as f:
                     f.truncate(good_bytes)
+        created = not os.path.exists(self.log_path)
         self.log_file = open(self.log_path, "ab")
+        if created and self.fsync:
+            self._fsync_dir()      # a new file's name is durable only once its directory is
         return term, voted_for, entries
 
     def save_meta(self, term: int, voted_for: str | None) -> None:
-        data = {"term": term, "voted_for": voted_for}
-        if not self.fsync:
-            self.pending_meta = data
-            return
-        self._write_meta(data)
-
-    def _write_meta(self, data: dict) -> None:
         tmp = self.meta_path + ".tmp"
         with open(tmp, "w") as f:
-            json.dump(data, f)
+            json.dump({"term": term, "voted_for": voted_for}, f)
             f.flush()
             if self.fsync:
                 os.fsync(f.fileno())
@@ -143,17 +138,14 @@ class Storage:
             self._fsync_dir()
 
     def append(self, entries: list) -> None:
-        lines = [json.dumps(e, separators=(",", ":")) + "\n" for e in entries]
-        if not self.fsync:
-            self.pending.extend(lines)
-            return
-        self.log_file.write("".join(lines).encode())
+        self.log_file.write("".join(json.dumps(e, separators=(",", ":")) + "\n"
+                                    for e in entries).encode())
         self.log_file.flush()
-        os.fsync(self.log_file.fileno())
+        if self.fsync:
+            os.fsync(self.log_file.fileno())
 
     def rewrite(self, entries: list) -> None:
         """Replace the whole log (after truncating a conflicting suffix)."""
-        self.pending.clear()
         self.log_file.close()
         tmp = self.log_path + ".tmp"
         with open(tmp, "wb") as f:
@@ -165,16 +157,6 @@ class Storage:
         if self.fsync:
             self._fsync_dir()
         self.log_file = open(self.log_path, "ab")
-
-    def flush_unsafe(self) -> None:
-        """--no-fsync mode: write buffered data to the OS, without fsync."""
-        if self.pending:
-            self.log_file.write("".join(self.pending).encode())
-            self.log_file.flush()
-            self.pending.clear()
-        if self.pending_meta is not None:
-            self._write_meta(self.pending_meta)
-            self.pending_meta = None
 
     def _fsync_dir(self) -> None:
         fd = os.open(self.dir, os.O_RDONLY)
@@ -344,7 +326,6 @@ class RaftNode:
 
     # ---- timers
     async def ticker(self) -> None:
-        last_flush = time.monotonic()
         while True:
             await asyncio.sleep(HEARTBEAT_S)
             now = time.monotonic()
@@ -354,9 +335,6 @@ class RaftNode:
                 self.broadcast(heartbeat=True)
             elif now >= self.election_deadline:
                 self.start_election()
-            if not self.storage.fsync and now - last_flush >= 1.0:
-                self.storage.flush_unsafe()
-                last_flush = now
 
     def check_quorum(self, now: float) -> None:
         recent = 1 + sum(1 for p in self.peer_ids
@@ -771,8 +749,8 @@ def add_arguments(parser, default_data_dir: str) -> None:
     parser.add_argument("--bind", default="0.0.0.0", help="address to listen on")
     parser.add_argument("--pid-file", help="write this process's pid here")
     parser.add_argument("--no-fsync", action="store_true",
-                        help="unsafe: buffer the log and vote, write them once a second "
-                             "without fsync")
+                        help="unsafe: write the log and vote without ever fsyncing them "
+                             "(a power loss, not a crash, loses acknowledged entries)")
 
 
 def prepare_process(args) -> None:

@@ -6,7 +6,8 @@ detached (setsid) with its log in /var/log/raftkv/server.log and its data in
 /var/lib/raftkv; its pid file lets the nemesis signal exactly that process.
 
 System options (`--system-opt`): `unsafe-reads` (every node answers reads from local
-state: stale reads) and `no-fsync` (acknowledged writes can be lost on a crash).
+state: stale reads) and `no-fsync` (the log is written but never fsync'd: a power loss,
+the `lose-unfsynced` nemesis, loses acknowledged writes; a process crash does not).
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ class RaftKV(RaftSystem):
     options = (
         Option("unsafe-reads", "bool", False, "every node answers reads from its local "
                "state (stale reads: not linearizable)"),
-        Option("no-fsync", "bool", False, "acknowledge log entries before they are "
-               "fsync'd (acknowledged writes can be lost when nodes crash)"),
+        Option("no-fsync", "bool", False, "write the log but never fsync it (a power "
+               "loss, not a process crash, loses acknowledged writes)"),
     )
 
     def __init__(self, unsafe_reads: bool = False, no_fsync: bool = False):

@@ -7,7 +7,8 @@ and its Raft log and SQLite database in /var/lib/sqldb.
 System options (`--system-opt`), each a bug real replicated SQL databases have shipped:
 `stale-reads` (read-only transactions answered by the local replica), `read-before-log`
 (the leader reads its applied state, only the writes are replicated, no conflict check),
-`no-fsync` (log and database not fsync'd: a crash loses acknowledged writes).
+`no-fsync` (log and database never fsync'd: a power loss, the `lose-unfsynced` nemesis,
+loses acknowledged writes; a process crash does not).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class SqlDB(RaftSystem):
                "against its applied state and replicates only its writes, with no conflict "
                "check (lost updates, G-single, G2-item)"),
         Option("no-fsync", "bool", False, "neither the Raft log nor SQLite is fsync'd "
-               "(acknowledged writes can be lost when nodes crash)"),
+               "(a power loss, not a process crash, loses acknowledged writes)"),
     )
 
     def __init__(self, stale_reads: bool = False, read_before_log: bool = False,

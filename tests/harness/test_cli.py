@@ -5,6 +5,8 @@ import sys
 
 import pytest
 
+from nemeses import BUILTINS as BUILTIN_NEMESES
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -15,7 +17,7 @@ def harness(*args):
 
 @pytest.mark.parametrize("args, needle", [
     (["test", "--system", "nosuch"], "valid: etcd, pgha, raftkv"),
-    (["test", "--system", "raftkv", "--nemesis", "partition,nosuch"], "valid: kill, packet, partition, pause"),
+    (["test", "--system", "raftkv", "--nemesis", "partition,nosuch"], "valid: " + ", ".join(sorted(BUILTIN_NEMESES))),
     (["test", "--system", "raftkv", "--system-opt", "bogus"], "valid: unsafe-reads, no-fsync"),
     (["test", "--system", "raftkv", "--partition-shapes", "square", "--nemesis", "partition"],
      "valid: halves"),
@@ -124,7 +126,8 @@ def test_impossible_fault_is_refused_before_anything_starts():
     (["--nemesis-interval", "100", "--time-limit", "5", "--nemesis", "partition"],
      "leaves no room"),
     (["--process-targets", "all", "--nemesis", "partition"],
-     "--process-targets applies to nemesis kill, nemesis pause, none of which this test uses"),
+     "--process-targets applies to nemesis disk, nemesis kill, nemesis lose-unfsynced, "
+     "nemesis pause, none of which this test uses"),
 ])
 def test_bad_run_flags_are_refused_in_one_line(args, needle):
     res = harness("test", "--system", "raftkv", *args)

@@ -17,8 +17,9 @@ did not take effect; 504 {"error": "timeout"} means it may have.
 
 Two deliberately unsafe modes, chosen at start, let the harness prove it catches bugs:
   --unsafe-reads   every node answers reads at once from its local state machine;
-  --no-fsync       the log and vote are buffered in memory and written (never fsync'd)
-                   once a second, so a crash loses acknowledged entries.
+  --no-fsync       the log and vote are written but never fsync'd: a crash of the
+                   process loses nothing (the OS has the writes), a power loss
+                   (the lose-unfsynced nemesis) loses acknowledged entries.
 """
 
 from __future__ import annotations

@@ -41,8 +41,9 @@ Unsafe modes, chosen at start, each a bug real replicated SQL databases have shi
   --read-before-log  the leader runs a write transaction's reads against its current
                      applied state and sends only its writes through the log, with no
                      conflict check (lost updates, write skew: G-single, G2-item);
-  --no-fsync         the Raft log and vote are written once a second without fsync and
-                     SQLite runs with synchronous=OFF (a crash loses acknowledged writes).
+  --no-fsync         the Raft log and vote are written but never fsync'd and SQLite runs
+                     with synchronous=OFF: a power loss (not a process crash) loses
+                     acknowledged writes.
 """
 
 from __future__ import annotations
