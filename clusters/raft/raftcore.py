@@ -80,6 +80,24 @@ class StateMachine(Protocol):
 
 # --------------------------------------------------------------------------- storage
 
+def fail_stop(write):
+    """A write to the log or vote that fails (EIO, a full disk) ends the process.
+
+    Carrying on would leave memory ahead of the files (an entry counted as persisted that
+    is not, or a gap in the log, line i no longer index i+1); crashing and recovering from
+    the files is the only safe answer, as PostgreSQL's PANIC on a failed fsync is."""
+    def wrapped(self, *args):
+        try:
+            return write(self, *args)
+        except OSError as e:
+            log.critical("storage write failed, stopping: %s", e)
+            logging.shutdown()
+            os._exit(70)
+    wrapped.__name__ = write.__name__
+    wrapped.__doc__ = write.__doc__
+    return wrapped
+
+
 class Storage:
     """Durable current term, vote and log.
 
@@ -126,6 +144,7 @@ class Storage:
             self._fsync_dir()      # a new file's name is durable only once its directory is
         return term, voted_for, entries
 
+    @fail_stop
     def save_meta(self, term: int, voted_for: str | None) -> None:
         tmp = self.meta_path + ".tmp"
         with open(tmp, "w") as f:
@@ -137,6 +156,7 @@ class Storage:
         if self.fsync:
             self._fsync_dir()
 
+    @fail_stop
     def append(self, entries: list) -> None:
         self.log_file.write("".join(json.dumps(e, separators=(",", ":")) + "\n"
                                     for e in entries).encode())
@@ -144,6 +164,7 @@ class Storage:
         if self.fsync:
             os.fsync(self.log_file.fileno())
 
+    @fail_stop
     def rewrite(self, entries: list) -> None:
         """Replace the whole log (after truncating a conflicting suffix)."""
         self.log_file.close()

@@ -219,6 +219,12 @@ class SshBackend:
             raise UsageError(f"--backend ssh: system {system_name or type(system).__name__} "
                              "does not declare `host_paths` (what it creates on a host), so "
                              "the harness could not undo it; it runs on the Docker backend only")
+        for name, nemesis in plan.nemeses.items():
+            features = sorted(getattr(nemesis, "node_features", ()))
+            if features:
+                raise UsageError(f"--nemesis {name} needs nodes with {', '.join(features)}, "
+                                 "which the SSH backend does not set up yet; use the Docker "
+                                 "backend")
         commands = list(BASE_COMMANDS)
         for plugin in [system, plan.workload, *plan.nemeses.values()]:
             commands += [c for c in getattr(plugin, "host_commands", ()) if c not in commands]

@@ -45,3 +45,22 @@ def test_no_fsync_writes_everything_at_once_and_never_fsyncs(tmp_path, fsyncs):
     term, voted_for, entries = Storage(str(tmp_path), fsync=False).load()
     assert (term, voted_for, [tuple(e) for e in entries]) == \
         (2, "n3", [(1, {"op": "put"}), (2, {"op": "cas"})])
+
+
+def test_a_failed_write_stops_the_process_instead_of_carrying_on(tmp_path, monkeypatch):
+    import errno
+
+    storage = Storage(str(tmp_path))
+    storage.load()
+
+    def eio(fd):
+        raise OSError(errno.EIO, "Input/output error")
+
+    def exit_(code):
+        raise SystemExit(code)
+
+    monkeypatch.setattr(os, "fsync", eio)
+    monkeypatch.setattr(os, "_exit", exit_)
+    with pytest.raises(SystemExit) as stopped:
+        storage.append([(1, {"op": "put"})])
+    assert stopped.value.code == 70

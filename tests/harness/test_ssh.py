@@ -310,6 +310,18 @@ def test_a_system_that_does_not_declare_its_host_paths_cannot_run_over_ssh():
         backend.preflight(plan, "etcd")
 
 
+def test_a_fault_that_needs_a_node_feature_is_refused_over_ssh():
+    from harness.control.ssh_backend import SshBackend
+    from nemeses.data_fs import LoseUnfsyncedNemesis
+    from clusters.raftkv.deploy import RaftKV
+
+    backend = SshBackend([parse_host("h1")])
+    plan = SimpleNamespace(system=RaftKV(), workload=object(),
+                           nemeses={"lose-unfsynced": LoseUnfsyncedNemesis()})
+    with pytest.raises(UsageError, match="lose-unfsynced needs nodes with fuse"):
+        backend.preflight(plan, "raftkv")
+
+
 # ---- harness clean --hosts
 class _FakeRemote:
     """A host per node: its manifest text, and the commands it was given."""

@@ -73,15 +73,6 @@ def test_kill_and_partition_together_on_safe_raftkv_is_valid(docker_client, tmp_
     assert any(op["process"] == "nemesis" for op in history)
 
 
-def test_lost_unfsynced_writes_are_caught_when_every_node_crashes(docker_client, tmp_path):
-    store = str(tmp_path / "store")
-    res = harness("test", "--system", "raftkv", "--system-opt", "no-fsync", "--nemesis", "kill",
-                  "--process-targets", "all", "--time-limit", "25", "--nemesis-interval", "4",
-                  "--store", store)
-    assert res.returncode == 1, res.stdout + res.stderr
-    assert results_of(store)["linearizable"]["invalid_keys"]
-
-
 def test_kill_9_of_the_harness_leaves_a_checkable_history_and_clean_removes_only_ours(
         docker_client, tmp_path):
     from harness import image
