@@ -124,15 +124,10 @@ class LoseUnfsyncedNemesis(_DataFSFault):
     verb = "power loss"
     options = (TARGETS_OPTION,)
 
-    def start(self, run, rng):
-        self.lost: dict[str, dict] = {}
-        value = super().start(run, rng)
-        value["lost"] = {n: self.lost[n] for n in value["nodes"] if n in self.lost}
-        return value
-
     def inject(self, run, node):
+        """Returns what was lost: files and bytes of data, and names."""
         run.system.kill(run.cluster, node)
-        self.lost[node] = self.each_dir(run, node, {"cmd": "lose"})
+        return self.each_dir(run, node, {"cmd": "lose"})
 
     def recover(self, run, node):
         run.system.start(run.cluster, node)
@@ -177,8 +172,10 @@ class DiskNemesis(_DataFSFault):
                                   "delay_ms": self.delay})
 
     def recover(self, run, node):
-        self.each_dir(run, node, {"cmd": "heal"})
+        """Returns how many errors were injected on the node so far."""
+        healed = self.each_dir(run, node, {"cmd": "heal"})
         run.system.start(run.cluster, node)     # in case an error crashed it
+        return healed
 
 
 __all__ = ["LoseUnfsyncedNemesis", "DiskNemesis", "FaultFailed"]

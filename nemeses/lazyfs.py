@@ -521,13 +521,7 @@ def serve_control(sock_path: str, durability: Durability, faults: Faults, ops,
         conn, _ = server.accept()
         with conn:
             try:
-                data = b""
-                while not data.endswith(b"\n"):
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-                reply = handle(json.loads(data or b"{}"))
+                reply = handle(json.loads(_read_line(conn) or b"{}"))
             except Exception as e:  # noqa: BLE001 - the reply says what went wrong
                 reply = {"error": f"{type(e).__name__}: {e}"}
             conn.sendall(json.dumps(reply).encode() + b"\n")
@@ -538,13 +532,18 @@ def control(sock_path: str, request: str, timeout_s: float = 30.0) -> str:
     client.settimeout(timeout_s)
     client.connect(sock_path)
     client.sendall(request.encode() + b"\n")
-    reply = b""
-    while not reply.endswith(b"\n"):
-        chunk = client.recv(65536)
+    return _read_line(client).decode().strip()
+
+
+def _read_line(conn: socket.socket) -> bytes:
+    """One newline-terminated message (or what came before the peer closed)."""
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = conn.recv(65536)
         if not chunk:
             break
-        reply += chunk
-    return reply.decode().strip()
+        data += chunk
+    return data
 
 
 def mount(backing: str, mountpoint: str, sock_path: str, seed: int) -> None:

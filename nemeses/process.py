@@ -49,6 +49,11 @@ TARGETS_OPTION = Option(
 
 
 class _ProcessFault:
+    """A fault on chosen nodes: `inject(run, node)` at the start, `recover(run, node)` at
+    the heal. Either may return a dict of what it saw on that node (what a power loss
+    lost, how many errors a disk injected): recorded per node under `detail` in the
+    fault's start or end value."""
+
     name = ""
     verb = ""
     options = (TARGETS_OPTION,)
@@ -64,24 +69,21 @@ class _ProcessFault:
         spec = rng.choice(self.targets)
         primaries = run.primaries() if spec == "primaries" else []
         nodes = choose_targets(spec, run.cluster.nodes, rng, primaries)
-        done, errors = on_nodes(lambda n: self.inject(run, n), nodes)
+        detail: dict[str, dict] = {}
+        done, errors = on_nodes(lambda n: _note(detail, n, self.inject(run, n)), nodes)
         if not done:
             raise FaultFailed(f"{self.verb} of {', '.join(nodes)}", errors)
         self.affected = done
         value = {"phase": "start", "target": spec, "nodes": done}
-        if errors:
-            value["errors"] = errors
-        return value
+        return _with(value, detail, errors)
 
     def stop(self, run):
         nodes, self.affected = self.affected, []
-        done, errors = on_nodes(lambda n: self.recover(run, n), nodes)
+        detail: dict[str, dict] = {}
+        done, errors = on_nodes(lambda n: _note(detail, n, self.recover(run, n)), nodes)
         if nodes and not done:
             raise FaultFailed(f"healing {self.verb} of {', '.join(nodes)}", errors)
-        value = {"phase": "end", "nodes": done}
-        if errors:
-            value["errors"] = errors
-        return value
+        return _with({"phase": "end", "nodes": done}, detail, errors)
 
     def heal_all(self, run):
         done, errors = on_nodes(lambda n: self.recover(run, n), run.cluster.nodes)
@@ -89,6 +91,19 @@ class _ProcessFault:
         if errors:
             raise FaultFailed(f"healing {self.verb}", errors) if not done else \
                 RuntimeError("could not heal " + "; ".join(f"{n}: {e}" for n, e in errors.items()))
+
+
+def _note(detail: dict, node: str, seen) -> None:
+    if seen:
+        detail[node] = seen
+
+
+def _with(value: dict, detail: dict, errors: dict) -> dict:
+    if detail:
+        value["detail"] = dict(sorted(detail.items()))
+    if errors:
+        value["errors"] = errors
+    return value
 
 
 class KillNemesis(_ProcessFault):

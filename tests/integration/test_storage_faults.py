@@ -64,7 +64,7 @@ def test_a_power_loss_drops_the_unsynced_bytes_and_names_and_keeps_the_synced(pr
     sh(f"printf 'unsynced\\n' >> {DATA}/log && printf new > {DATA}/created && {FSYNC} {DATA}/created")
     assert sh(f"cat {DATA}/log") == "synced\nunsynced\n"
     value = nemesis.start(_Run(cluster), random.Random(0))
-    assert value["nodes"] == ["n1"] and value["lost"]["n1"]["bytes"] >= len("unsynced\n")
+    assert value["nodes"] == ["n1"] and value["detail"]["n1"]["bytes"] >= len("unsynced\n")
     # Through the mount, as a restarted process would read it: the kernel kept nothing.
     assert sh(f"cat {DATA}/log") == "synced\n"
     assert sh(f"ls {DATA}").split() == ["log"]     # its name was never made durable
