@@ -63,6 +63,10 @@ class Etcd(PidFileDaemon):
     workloads = ("register", "set", "list-append")
     capabilities = frozenset({"kill", "pause", "primaries", "log-files", "health", "data-dirs"})
     data_dirs = (("/var/lib/etcd", "root"),)       # DATA_DIR lives inside
+    # For the SSH backend: what setup creates on a host (removed after the run) and the
+    # binary it needs there (Debian: apt-get install etcd-server).
+    host_paths = (DATA_DIR, LOG_DIR, PID_FILE)
+    host_commands = ("etcd",)
     options = (
         Option("serializable-reads", "bool", False, "reads are etcd's serializable range "
                "reads: answered from the member's local state, possibly stale (not "

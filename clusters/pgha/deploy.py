@@ -10,8 +10,9 @@ PostgreSQL's log (logging_collector) to /var/log/pgha/postgresql/.
 
 Process faults act on the node's whole database: Patroni daemonizes nothing, but it
 starts the postmaster in a session of its own, so one process group does not cover
-both. kill / pause / resume therefore signal every process of user postgres in the node
-(Patroni, the postmaster and its backends); `start` re-launches Patroni, which recovers or
+both. kill / pause / resume therefore signal Patroni and the postmaster (found by their
+command lines naming this cluster's config and data directory, so another PostgreSQL on an
+SSH host is never touched) and all their descendants (backends); `start` re-launches Patroni, which recovers or
 rewinds the data dir and rejoins. The node's etcd member keeps running: a database crash or
 stall, not a host's. Pausing it too (the whole node frozen, as `docker pause` does) did not
 make Patroni 3.0.2's split brain likelier here: 2 runs of 5 against 3 of 5 (2026-11-28,
@@ -50,9 +51,24 @@ BIN_DIR = "/usr/lib/postgresql/15/bin"
 READY_TIMEOUT_S = 45.0
 # How each Patroni version is started: Debian's package, or the image's PyPI venv.
 PATRONI_COMMANDS = {3: "patroni", 4: f"{PATRONI4_VENV}/bin/python3 -m patroni"}
-# Every process of user postgres in the node: Patroni, the postmaster, its children.
-_EACH_PG = ("for p in /proc/[0-9]*; do [ \"$(stat -c %U $p 2>/dev/null)\" = postgres ] && "
-            "kill -{sig} ${{p#/proc/}} 2>/dev/null; done; true")
+
+
+def signal_ours(sig: str) -> str:
+    """A shell line sending `sig` to this cluster's processes only, never to another
+    PostgreSQL of the host: the processes of user postgres whose command line names our
+    config or data directory (Patroni, the postmaster), and every descendant of theirs
+    (backends, pg_rewind, pg_basebackup). The shell running this is root's: never a match."""
+    roots = ("for p in /proc/[0-9]*; do "
+             "[ \"$(stat -c %U $p 2>/dev/null)\" = postgres ] && "
+             f"tr '\\0' ' ' <$p/cmdline 2>/dev/null | grep -qF -e {CONFIG} -e {DATA_DIR} && "
+             "echo ${p#/proc/}; done")
+    descendants = ("BEGIN { n = split(roots, r, \" \"); for (i = 1; i <= n; i++) ours[r[i]] = 1 } "
+                   "{ parent[$1] = $2 } "
+                   "END { grew = 1; while (grew) { grew = 0; for (p in parent) "
+                   "if (!(p in ours) && (parent[p] in ours)) { ours[p] = 1; grew = 1 } } "
+                   "for (p in ours) print p }")
+    return (f"roots=$({roots}); [ -n \"$roots\" ] && ps -e -o pid=,ppid= | "
+            f"awk -v roots=\"$roots\" '{descendants}' | xargs -r kill -{sig} 2>/dev/null; true")
 
 
 def patroni_config(cluster, node: str, synchronous_mode: bool,
@@ -149,6 +165,18 @@ class PgHA(PidFileDaemon):
                "last acknowledged transactions)"),
     )
 
+    @property
+    def host_paths(self) -> tuple[str, ...]:
+        """For the SSH backend: what setup creates on a host (its etcd member's too)."""
+        return (*self.etcd.host_paths, DATA_DIR, "/etc/pgha", LOG_DIR, PID_FILE.rsplit("/", 1)[0])
+
+    @property
+    def host_commands(self) -> tuple[str, ...]:
+        """What a host needs (Debian: etcd-server, postgresql-15, patroni; Patroni 4 in
+        the venv the node image makes, PATRONI4_VENV)."""
+        return (*self.etcd.host_commands, f"{BIN_DIR}/postgres", "setpriv",
+                PATRONI_COMMANDS[self.patroni].split()[0])
+
     def __init__(self, isolation: str = "serializable", synchronous_mode: bool = False,
                  synchronous_mode_strict: bool = False, patroni: int = 3,
                  replica_reads: bool = False, no_fsync: bool = False,
@@ -197,11 +225,11 @@ class PgHA(PidFileDaemon):
         return detached(f"sh -c '{wrapper}'", PID_FILE, PATRONI_LOG)
 
     def kill(self, cluster, node) -> None:
-        cluster.exec(node, _EACH_PG.format(sig="KILL") + f"; rm -f {PID_FILE}",
+        cluster.exec(node, signal_ours("KILL") + f"; rm -f {PID_FILE}",
                      timeout=CONTROL_TIMEOUT_S)
 
     def _signal(self, cluster, node, signal: str) -> None:
-        cluster.exec(node, _EACH_PG.format(sig=signal), timeout=CONTROL_TIMEOUT_S)
+        cluster.exec(node, signal_ours(signal), timeout=CONTROL_TIMEOUT_S)
 
     # ---- observation
     @staticmethod

@@ -217,3 +217,51 @@ def test_a_host_that_freezes_mid_run_ends_it_with_exit_3(hosts, tmp_path):
     res = harness("clean", "--hosts", hosts.hosts_file, "--known-hosts", hosts.known_hosts)
     assert res.returncode == 0, res.stdout + res.stderr
     assert leftovers(hosts) == {}
+
+
+ETCD_PATHS = ("/var/lib/etcd/data", "/var/log/etcd", "/run/etcd.pid")
+PGHA_PATHS = ETCD_PATHS + ("/var/lib/postgresql/pgha", "/etc/pgha", "/var/log/pgha", "/run/pgha")
+
+
+def system_leftovers(hosts, paths) -> dict[str, str]:
+    """The system's paths and any etcd, Patroni or PostgreSQL process left on each host."""
+    found = {}
+    for node in hosts.nodes:
+        _, out = hosts.cluster.exec(node, "ls -d " + " ".join(paths) + " 2>/dev/null; "
+                                    "pgrep -af '[e]tcd --name|[p]atroni|[p]ostgres -D'; true")
+        if out.strip():
+            found[node] = out.strip()
+    return found
+
+
+def test_etcd_runs_over_ssh_with_faults_and_leaves_nothing(hosts, tmp_path):
+    store = str(tmp_path / "store")
+    res = harness("test", "--system", "etcd", "--nemesis", "partition,kill", "--time-limit",
+                  "20", "--nemesis-interval", "4", "--store", store, *ssh_args(hosts))
+    assert res.returncode == 0, res.stdout + res.stderr
+    results = results_of(store)
+    assert results["linearizable"]["ops"] > 500
+    assert all(results["run"]["nemeses"][n]["started"] >= 1 for n in ("partition", "kill"))
+    assert system_leftovers(hosts, ETCD_PATHS) == {} and leftovers(hosts) == {}
+
+
+def test_pgha_runs_over_ssh_with_a_primary_kill_and_leaves_nothing(hosts, tmp_path):
+    store = str(tmp_path / "store")
+    res = harness("test", "--system", "pgha", "--nemesis", "kill", "--process-targets",
+                  "primaries", "--time-limit", "40", "--store", store, *ssh_args(hosts),
+                  timeout=400)
+    assert res.returncode == 0, res.stdout + res.stderr
+    results = results_of(store)
+    assert results["elle-list-append"]["valid"] is True
+    assert results["run"]["nemeses"]["kill"]["started"] >= 1
+    assert system_leftovers(hosts, PGHA_PATHS) == {} and leftovers(hosts) == {}
+
+
+def test_sqldb_runs_over_ssh_and_leaves_nothing(hosts, tmp_path):
+    store = str(tmp_path / "store")
+    res = harness("test", "--system", "sqldb", "--nemesis", "kill", "--time-limit", "15",
+                  "--nemesis-interval", "4", "--store", store, *ssh_args(hosts))
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert results_of(store)["elle-list-append"]["valid"] is True
+    assert system_leftovers(hosts, ("/opt/sqldb", "/opt/raft", "/var/lib/sqldb",
+                                    "/var/log/sqldb", "/run/sqldb.pid")) == {}
