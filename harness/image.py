@@ -41,12 +41,13 @@ SUITE = "bookworm"
 #  faults: iproute2, iptables, nftables (partitions, packet loss), procps (pkill),
 #          libfaketime (clock), fuse3 + python3-fusepy + libfuse2 (lost un-fsynced writes)
 #  etcd: etcd-server, etcd-client;  pgha: postgresql-15, patroni (with its etcd3 deps)
+#  the SSH backend's bare hosts: openssh-server, sudo (a non-root user with --sudo)
 #  PID 1: tini (reaps the daemons we start with `docker exec`)
 PACKAGES = (
     "python3", "iproute2", "iptables", "nftables", "procps", "iputils-ping", "tini",
     "etcd-server", "etcd-client", "postgresql-15", "patroni", "python3-etcd3",
     "python3-psycopg2", "fuse3", "libfuse2", "python3-fusepy", "libfaketime",
-    "curl", "ca-certificates", "sqlite3", "openssh-server",
+    "curl", "ca-certificates", "sqlite3", "openssh-server", "sudo",
 )
 
 # Patroni 4 for pgha's `patroni=4`: Debian ships 3.0.2 only. The PyPI wheels (pure Python)

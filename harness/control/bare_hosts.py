@@ -37,6 +37,7 @@ class BareHosts:
     cluster: Cluster
     docker_cluster: object
     hosts_file: str
+    sudo_hosts_file: str          # the same hosts as SUDO_USER (run with --sudo)
     known_hosts: str
     key_file: str
     folder: str
@@ -65,11 +66,21 @@ def _keypair(folder: str) -> tuple[str, str]:
     return path, public
 
 
+SUDO_USER = "tester"
+
+
 def sshd_command(public_key: str) -> str:
-    """Inside a node container: root's authorized key, new host keys, sshd as a daemon."""
+    """Inside a node container: root's authorized key, and the same key for SUDO_USER, a
+    user with passwordless sudo (for --sudo); new host keys; sshd as a daemon."""
+    home = f"/home/{SUDO_USER}"
     return ("mkdir -p /root/.ssh /run/sshd && chmod 700 /root/.ssh && "
             f"printf '%s\\n' {shlex.quote(public_key)} > /root/.ssh/authorized_keys && "
-            "chmod 600 /root/.ssh/authorized_keys && rm -f /etc/ssh/ssh_host_* && "
+            "chmod 600 /root/.ssh/authorized_keys && "
+            f"useradd -m -s /bin/sh {SUDO_USER} && mkdir -p {home}/.ssh && "
+            f"cp /root/.ssh/authorized_keys {home}/.ssh/ && "
+            f"chown -R {SUDO_USER}: {home}/.ssh && chmod 700 {home}/.ssh && "
+            f"echo '{SUDO_USER} ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/{SUDO_USER} && "
+            f"chmod 440 /etc/sudoers.d/{SUDO_USER} && rm -f /etc/ssh/ssh_host_* && "
             "ssh-keygen -A >/dev/null && /usr/sbin/sshd -E /var/log/sshd.log "
             "-o PermitRootLogin=prohibit-password -o PasswordAuthentication=no "
             "-o KbdInteractiveAuthentication=no -o UseDNS=no -o MaxSessions=100 "
@@ -121,10 +132,16 @@ def start(count: int, folder: str, client=None, run_id: str | None = None) -> Ba
         f.write("# bare hosts (harness.control.bare_hosts): node n1 is the first line\n")
         for node in cluster.nodes:
             f.write(f"root@{cluster.ips[node]}:22 key={key_file}\n")
+    sudo_hosts_file = os.path.join(folder, "hosts-sudo")
+    with open(sudo_hosts_file, "w") as f:
+        f.write(f"# the same bare hosts as {SUDO_USER}, a user with passwordless sudo\n")
+        for node in cluster.nodes:
+            f.write(f"{SUDO_USER}@{cluster.ips[node]}:22 key={key_file}\n")
     known_hosts = os.path.join(folder, "known_hosts")
     with open(known_hosts, "w") as f:
         f.write("\n".join(known) + "\n")
-    return BareHosts(cluster, docker_cluster, hosts_file, known_hosts, key_file, folder)
+    return BareHosts(cluster, docker_cluster, hosts_file, sudo_hosts_file, known_hosts,
+                     key_file, folder)
 
 
 def main(argv=None) -> None:

@@ -265,3 +265,28 @@ def test_sqldb_runs_over_ssh_and_leaves_nothing(hosts, tmp_path):
     assert results_of(store)["elle-list-append"]["valid"] is True
     assert system_leftovers(hosts, ("/opt/sqldb", "/opt/raft", "/var/lib/sqldb",
                                     "/var/log/sqldb", "/run/sqldb.pid")) == {}
+
+
+def test_a_non_root_user_with_sudo_runs_the_headline_and_leaves_nothing(hosts, tmp_path):
+    from harness.control.bare_hosts import SUDO_USER
+
+    store = str(tmp_path / "store")
+    res = harness("test", "--system", "raftkv", "--nemesis", "partition,kill",
+                  "--time-limit", "15", "--nemesis-interval", "4", "--store", store,
+                  "--backend", "ssh", "--hosts", hosts.sudo_hosts_file, "--known-hosts",
+                  hosts.known_hosts, "--sudo")
+    assert res.returncode == 0, res.stdout + res.stderr
+    results = results_of(store)
+    assert all(results["run"]["nemeses"][n]["started"] >= 1 for n in ("partition", "kill"))
+    config = json.load(open(os.path.join(run_dir_of(store), "test.json")))
+    assert config["sudo"] is True and all(h.startswith(SUDO_USER + "@") for h in config["hosts"])
+    assert leftovers(hosts) == {}
+    for node in hosts.nodes:       # the upload staging files in the user's home are gone
+        _, out = hosts.cluster.exec(node, f"ls -a /home/{SUDO_USER} | grep harness-stage; true")
+        assert not out.strip(), (node, out)
+    # without --sudo the same user is refused before anything is touched
+    res = harness("test", "--system", "raftkv", "--time-limit", "5", "--store",
+                  str(tmp_path / "refused"), "--backend", "ssh", "--hosts",
+                  hosts.sudo_hosts_file, "--known-hosts", hosts.known_hosts)
+    assert res.returncode == 3 and "not root" in res.stderr, res.stderr
+    assert leftovers(hosts) == {}
