@@ -43,6 +43,7 @@ BUILTINS = {
     "kill": "nemeses.process:KillNemesis",
     "pause": "nemeses.process:PauseNemesis",
     "packet": "nemeses.packet:PacketNemesis",
+    "clock": "nemeses.clock:ClockNemesis",
 }
 
 

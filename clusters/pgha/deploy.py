@@ -126,7 +126,7 @@ class PgHA(PidFileDaemon):
     # raises ttl to 20): a fault shorter than that never shows one. 20 s lets a paused or
     # killed primary be replaced (Patroni 3) and the new primary serve before it heals.
     default_nemesis_interval = 20.0
-    capabilities = frozenset({"kill", "pause", "primaries", "log-files", "health"})
+    capabilities = frozenset({"kill", "pause", "primaries", "log-files", "health", "clock"})
     options = (
         Option("isolation", "str", "serializable", "the SQL isolation level of every "
                "transaction", choices=tuple(ISOLATION_LEVELS)),

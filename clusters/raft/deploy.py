@@ -42,7 +42,7 @@ class RaftSystem(PidFileDaemon):
     server_dir: str
     server_file: str
     flags: tuple[str, ...] = ()
-    capabilities = frozenset({"kill", "pause", "primaries", "log-files", "health"})
+    capabilities = frozenset({"kill", "pause", "primaries", "log-files", "health", "clock"})
 
     @property
     def remote_dir(self) -> str:
