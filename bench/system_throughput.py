@@ -40,6 +40,10 @@ def main() -> None:
     p.add_argument("--concurrency", type=int, default=10)
     p.add_argument("--system-opt", action="append", default=[])
     p.add_argument("--workload-opt", action="append", default=[])
+    # A nemesis that lays something under the system (the clock nemesis's libfaketime,
+    # with clock.modes=reset: offsets stay 0) measures what that layer costs.
+    p.add_argument("--nemesis", default=None)
+    p.add_argument("--nemesis-opt", action="append", default=[])
     args = p.parse_args()
     store = tempfile.mkdtemp(prefix="harness-bench-")
     cmd = [sys.executable, "-m", "harness.cli", "test", "--system", args.system,
@@ -50,6 +54,9 @@ def main() -> None:
         cmd += ["--system-opt", opt]
     for opt in args.workload_opt:
         cmd += ["--workload-opt", opt]
+    cmd += ["--nemesis", args.nemesis] if args.nemesis else []
+    for opt in args.nemesis_opt:
+        cmd += ["--nemesis-opt", opt]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     if proc.returncode not in (0, 1, 2):
         sys.exit(f"harness failed ({proc.returncode}): {proc.stderr.strip()}")
@@ -71,7 +78,9 @@ def main() -> None:
     target = TARGETS.get(args.system)
     print(f"{config.get('system')} {config.get('workload')} "
           f"{' '.join(args.system_opt + args.workload_opt)}, 5 nodes, {args.concurrency} "
-          f"clients, {args.time_limit:g} s, no faults; load average {os.getloadavg()[0]:.1f}")
+          f"clients, {args.time_limit:g} s, "
+          + (f"nemesis {args.nemesis} {' '.join(args.nemesis_opt)}" if args.nemesis
+             else "no faults") + f"; load average {os.getloadavg()[0]:.1f}")
     print(f"cluster ready:      {config.get('cluster_ready_s')} s")
     print(f"ok ops/s:           {ok / args.time_limit:.0f}"
           + (f"   (target >= {target})" if target else ""))

@@ -48,13 +48,16 @@ STROBE_SCRIPT = f"{NODE_DIR}/strobe.py"
 EXEC_TIMEOUT_S = 10
 MODES = ("bump", "strobe", "reset")
 
-# The cache: FAKETIME_NO_CACHE=1 makes libfaketime re-read the offset file on every clock
-# call (about 7 us instead of 0.4 us per time.time() in the node's python3); the default
-# cache keeps an offset for up to 10 s, and FAKETIME_CACHE_DURATION takes whole seconds,
-# so at best 1 s. A strobe flips every few ms and a bump must be in force when the run
-# says it is, so only NO_CACHE is right; its cost on raftkv, measured with
-# bench/system_throughput.py, is in docs/faults.md (within run-to-run noise).
-FAKETIME_CACHE = "FAKETIME_NO_CACHE=1"
+# The cache (option `cache`, default 0): FAKETIME_NO_CACHE=1 makes libfaketime re-read
+# the offset file on every clock call (about 7 us instead of 0.4 us per time.time() in
+# the node's python3); its cache keeps an offset for FAKETIME_CACHE_DURATION whole
+# seconds (10 by default), so at best 1 s. A strobe flips every few ms and a bump must be
+# in force when the run records it, so the default is no cache; its cost on raftkv,
+# measured with bench/system_throughput.py against a 1 s cache, is in docs/faults.md.
+
+
+def cache_setting(cache_s: int) -> str:
+    return "FAKETIME_NO_CACHE=1" if cache_s <= 0 else f"FAKETIME_CACHE_DURATION={cache_s}"
 
 # The strobe loop, run by the node's python3 outside libfaketime: argv offset_a_ms
 # offset_b_ms period_ms duration_s. Each write is atomic (rename), so a reader never sees
@@ -87,12 +90,12 @@ def write_offset_cmd(ms: float) -> str:
             f"&& mv -f {OFFSET_FILE}.tmp {OFFSET_FILE}")
 
 
-def env_file_text(libfaketime: str) -> str:
+def env_file_text(libfaketime: str, cache_s: int = 0) -> str:
     """The daemons' environment: every system daemon started by `detached` reads it."""
     return (f"LD_PRELOAD={libfaketime}\n"
             f"FAKETIME_TIMESTAMP_FILE={OFFSET_FILE}\n"
             f"FAKETIME_DONT_FAKE_MONOTONIC=1\n"
-            f"{FAKETIME_CACHE}\n")
+            f"{cache_setting(cache_s)}\n")
 
 
 def strobe_start_cmd(a_ms: float, b_ms: float, period_ms: float, duration_s: float) -> str:
@@ -133,14 +136,19 @@ class ClockNemesis:
                minimum=1.0, maximum=60_000.0),
         Option("strobe-duration", "float", 10.0, "seconds a strobe lasts (it is stopped "
                "at heal in any case)", minimum=0.1, maximum=86_400.0),
+        Option("cache", "int", 0, "seconds libfaketime may keep an offset before "
+               "re-reading it (0: every clock call re-reads it; a cache makes strobes and "
+               "short bumps invisible)", minimum=0, maximum=3600),
     )
 
     def __init__(self, modes=("bump", "strobe"), targets=ALL_TARGETS, bump=60_000.0,
-                 strobe_delta=60_000.0, strobe_period=10.0, strobe_duration=10.0):
+                 strobe_delta=60_000.0, strobe_period=10.0, strobe_duration=10.0,
+                 cache=0):
         self.modes = tuple(modes)
         self.targets = tuple(targets)
         self.bump, self.strobe_delta = bump, strobe_delta
         self.strobe_period, self.strobe_duration = strobe_period, strobe_duration
+        self.cache = int(cache)
         self.offsets: dict[str, float] = {}       # node -> ms in force (0 when absent)
         self.strobes: dict[str, dict] = {}        # node -> running strobe
 
@@ -161,7 +169,7 @@ class ClockNemesis:
                                         "it in the node image")
             env_dir = os.path.dirname(DAEMON_ENV_FILE)
             cluster.exec(node, f"{write_offset_cmd(0)} && mkdir -p {env_dir} && printf %s "
-                               f"{shlex.quote(env_file_text(lib))} > {DAEMON_ENV_FILE}",
+                               f"{shlex.quote(env_file_text(lib, self.cache))} > {DAEMON_ENV_FILE}",
                          timeout=EXEC_TIMEOUT_S)
 
         done, errors = on_nodes(lay, list(cluster.nodes))

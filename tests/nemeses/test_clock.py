@@ -216,3 +216,12 @@ def test_options_are_declared_and_bounded():
             build(ClockNemesis, "clock", {key: bad}, "--nemesis-opt")
     assert ClockNemesis().problems(2) and not ClockNemesis().problems(3)
     assert ClockNemesis.requires == frozenset({"clock"})
+
+
+def test_the_cache_option_trades_the_re_read_for_whole_seconds():
+    assert "FAKETIME_NO_CACHE=1" in env_file_text(LIB)
+    text = env_file_text(LIB, 1)
+    assert "FAKETIME_CACHE_DURATION=1" in text and "NO_CACHE" not in text
+    cluster = FakeCluster()
+    ready(cluster, cache=2)
+    assert all("FAKETIME_CACHE_DURATION=2" in cmd for cmd in cluster.env.values())
