@@ -45,6 +45,7 @@ NODE_DIR = "/run/harness-clock"
 OFFSET_FILE = f"{NODE_DIR}/offset"          # libfaketime's FAKETIME_TIMESTAMP_FILE
 STROBE_PID = f"{NODE_DIR}/strobe.pid"
 STROBE_SCRIPT = f"{NODE_DIR}/strobe.py"
+SHIM_DIR = f"{NODE_DIR}/python"              # on the daemons' PYTHONPATH: sitecustomize.py
 EXEC_TIMEOUT_S = 10
 MODES = ("bump", "strobe", "reset")
 
@@ -80,6 +81,48 @@ put(a)
 """
 
 
+# libfaketime 0.9.10 with FAKETIME_DONT_FAKE_MONOTONIC=1 fails clock_nanosleep(
+# CLOCK_MONOTONIC, TIMER_ABSTIME) with EINVAL, and Python 3.11's time.sleep is exactly that
+# call: any Python daemon that sleeps (Patroni does) would crash under the fault. Measured
+# in the node image: time.sleep(0.2) raises OSError 22 while threading waits, select and
+# asyncio are fine. So Python daemons get this sitecustomize (PYTHONPATH in the daemon
+# environment) that sleeps with select() on the monotonic clock instead, then runs the
+# distribution's own sitecustomize. (With monotonic faked, threading waits hang instead.)
+SITECUSTOMIZE = """\
+# Written by the harness's clock nemesis (nemeses/clock.py): see SITECUSTOMIZE there.
+import select as _select
+import time as _time
+
+
+def _sleep(seconds):
+    if seconds < 0:
+        raise ValueError("sleep length must be non-negative")
+    deadline = _time.monotonic() + seconds
+    while True:
+        left = deadline - _time.monotonic()
+        if left <= 0:
+            return
+        _select.select([], [], [], left)
+
+
+_time.sleep = _sleep
+
+try:        # then the distribution's sitecustomize, which this one shadows
+    import os as _os
+    import sys as _sys
+    _here = _os.path.dirname(_os.path.abspath(__file__))
+    for _path in _sys.path:
+        _file = _os.path.join(_path, "sitecustomize.py")
+        if _path and _os.path.abspath(_path) != _here and _os.path.exists(_file):
+            with open(_file) as _f:
+                exec(compile(_f.read(), _file, "exec"), {"__name__": "sitecustomize",
+                                                        "__file__": _file})
+            break
+except Exception:
+    pass
+"""
+
+
 def offset_text(ms: float) -> str:
     """libfaketime's relative offset format: signed seconds ("+2.500", "-0.004")."""
     return f"{ms / 1000.0:+.3f}"
@@ -93,6 +136,7 @@ def write_offset_cmd(ms: float) -> str:
 def env_file_text(libfaketime: str, cache_s: int = 0) -> str:
     """The daemons' environment: every system daemon started by `detached` reads it."""
     return (f"LD_PRELOAD={libfaketime}\n"
+            f"PYTHONPATH={SHIM_DIR}\n"
             f"FAKETIME_TIMESTAMP_FILE={OFFSET_FILE}\n"
             f"FAKETIME_DONT_FAKE_MONOTONIC=1\n"
             f"{cache_setting(cache_s)}\n")
@@ -168,9 +212,11 @@ class ClockNemesis:
                                         "found no libfaketime.so.1); the clock nemesis needs "
                                         "it in the node image")
             env_dir = os.path.dirname(DAEMON_ENV_FILE)
-            cluster.exec(node, f"{write_offset_cmd(0)} && mkdir -p {env_dir} && printf %s "
-                               f"{shlex.quote(env_file_text(lib, self.cache))} > {DAEMON_ENV_FILE}",
-                         timeout=EXEC_TIMEOUT_S)
+            cluster.exec(node, f"{write_offset_cmd(0)} && mkdir -p {env_dir} {SHIM_DIR} && "
+                               f"printf %s {shlex.quote(SITECUSTOMIZE)} > "
+                               f"{SHIM_DIR}/sitecustomize.py && chmod -R a+rX {NODE_DIR} && "
+                               f"printf %s {shlex.quote(env_file_text(lib, self.cache))} > "
+                               f"{DAEMON_ENV_FILE}", timeout=EXEC_TIMEOUT_S)
 
         done, errors = on_nodes(lay, list(cluster.nodes))
         if errors:

@@ -1,7 +1,8 @@
 """The clock nemesis on real containers: a daemon started the way systems start theirs
 (clusters.daemon.detached) sees the offset the fault set, its monotonic clock does not
 move, a strobe flips it, and after healing the offset is gone; raftkv's lease-reads mode
-is caught by it."""
+is caught by it. The probe daemon calls time.sleep, which libfaketime 0.9.10 breaks
+(EINVAL) without the nemesis's sitecustomize shim: its readings show the shim works."""
 
 import json
 import logging

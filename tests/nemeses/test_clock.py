@@ -77,6 +77,8 @@ def test_before_setup_preloads_libfaketime_for_the_daemons_with_a_zero_offset():
         assert f"FAKETIME_TIMESTAMP_FILE={OFFSET_FILE}" in cluster.env[node]
         assert "FAKETIME_DONT_FAKE_MONOTONIC=1" in cluster.env[node]
         assert "FAKETIME_NO_CACHE=1" in cluster.env[node]
+        assert "PYTHONPATH=/run/harness-clock/python" in cluster.env[node]
+        assert "sitecustomize.py" in cluster.env[node]
     undo()
     assert cluster.offset == {} and cluster.env == {}
 
@@ -99,6 +101,16 @@ def test_detached_daemons_inherit_the_env_file_and_helpers_do_not():
     line = detached("python3 s.py", "/run/s.pid", "/var/log/s.log")
     assert f". {DAEMON_ENV_FILE}; set +a" in line and line.index(DAEMON_ENV_FILE) < line.index("setsid")
     assert DAEMON_ENV_FILE not in detached("python3 s.py", "/run/s.pid", "/l", fault_env=False)
+
+
+def test_the_python_shim_sleeps_on_the_monotonic_clock(tmp_path):
+    from nemeses.clock import SITECUSTOMIZE
+    (tmp_path / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    out = subprocess.run(["python3", "-c", "import time; t = time.monotonic(); time.sleep(0.1); "
+                          "print(time.sleep.__module__, round(time.monotonic() - t, 1))"],
+                         env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"},
+                         capture_output=True, text=True)
+    assert out.stdout.split() == ["sitecustomize", "0.1"], out
 
 
 def test_offsets_are_signed_seconds():
