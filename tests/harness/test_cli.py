@@ -15,7 +15,7 @@ def harness(*args):
 
 @pytest.mark.parametrize("args, needle", [
     (["test", "--system", "nosuch"], "valid: etcd, pgha, raftkv"),
-    (["test", "--system", "raftkv", "--nemesis", "partition,nosuch"], "valid: kill, packet, partition, pause"),
+    (["test", "--system", "raftkv", "--nemesis", "partition,nosuch"], "valid: clock, kill, packet, partition, pause"),
     (["test", "--system", "raftkv", "--system-opt", "bogus"], "valid: unsafe-reads, no-fsync"),
     (["test", "--system", "raftkv", "--partition-shapes", "square", "--nemesis", "partition"],
      "valid: halves"),
