@@ -139,6 +139,10 @@ def env_file_text(libfaketime: str, cache_s: int = 0) -> str:
             f"PYTHONPATH={SHIM_DIR}\n"
             f"FAKETIME_TIMESTAMP_FILE={OFFSET_FILE}\n"
             f"FAKETIME_DONT_FAKE_MONOTONIC=1\n"
+            # libfaketime's shared memory (for its start-after counters, unused here) is
+            # created by the first faked process: a root wrapper's, which a daemon that
+            # drops privileges (Patroni, PostgreSQL) then cannot open, and aborts.
+            f"FAKETIME_DISABLE_SHM=1\n"
             f"{cache_setting(cache_s)}\n")
 
 
