@@ -108,10 +108,11 @@ def test_the_python_shim_sleeps_on_the_monotonic_clock(tmp_path):
     from nemeses.clock import SITECUSTOMIZE
     (tmp_path / "sitecustomize.py").write_text(SITECUSTOMIZE)
     out = subprocess.run(["python3", "-c", "import time; t = time.monotonic(); time.sleep(0.1); "
-                          "print(time.sleep.__module__, round(time.monotonic() - t, 1))"],
+                          "print(time.sleep.__module__, time.monotonic() - t)"],
                          env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"},
                          capture_output=True, text=True)
-    assert out.stdout.split() == ["sitecustomize", "0.1"], out
+    module, elapsed = out.stdout.split()
+    assert module == "sitecustomize" and float(elapsed) >= 0.1, out
 
 
 def test_offsets_are_signed_seconds():
@@ -179,7 +180,7 @@ def test_the_strobe_loop_flips_between_two_offsets_and_ends_on_the_low_one(tmp_p
     script = tmp_path / "strobe.py"
     script.write_text(STROBE_CODE)
     target = tmp_path / "offset"
-    proc = subprocess.Popen(["python3", str(script), str(target), "-1000", "250", "2", "0.3"])
+    proc = subprocess.Popen(["python3", str(script), str(target), "-1000", "250", "2", "1.5"])
     seen = set()
     while proc.poll() is None:
         try:
