@@ -19,9 +19,11 @@ Each start/end value records the offsets in force on every node (`offsets_ms`), 
 strobe's range (`strobe`), so the report can draw each node's clock over time.
 
 What it reaches: libfaketime replaces the libc clock functions, so it acts on programs
-that read the clock through libc (Python, PostgreSQL, Patroni) and not on Go binaries
-(etcd), which read it through the vDSO themselves: a system declares the capability
-`clock`. Only CLOCK_REALTIME is faked (FAKETIME_DONT_FAKE_MONOTONIC=1): a real monotonic
+that read the clock through libc and not on Go binaries (etcd), which read it through the
+vDSO themselves: a system declares the capability `clock` (raftkv, sqldb). Not pgha: the
+first faked process (its root wrapper) creates libfaketime 0.9.10's semaphore in /dev/shm
+with mode 0600, and Patroni, once it has dropped to the postgres user, cannot open it and
+exits ("sem_open failed ... Permission denied"); 0.9.10 has no switch to disable it. Only CLOCK_REALTIME is faked (FAKETIME_DONT_FAKE_MONOTONIC=1): a real monotonic
 clock never steps, and a faked one stalls asyncio timers for as long as it was stepped
 back (docs/faults.md has the measurements). The clock a step acts on is the one wall-clock
 leases, timestamps and TTLs are computed on, as with Jepsen's clock nemesis.
@@ -141,10 +143,6 @@ def env_file_text(libfaketime: str, cache_s: int = 0) -> str:
             f"PYTHONPATH={SHIM_DIR}\n"
             f"FAKETIME_TIMESTAMP_FILE={OFFSET_FILE}\n"
             f"FAKETIME_DONT_FAKE_MONOTONIC=1\n"
-            # libfaketime's shared memory (for its start-after counters, unused here) is
-            # created by the first faked process: a root wrapper's, which a daemon that
-            # drops privileges (Patroni, PostgreSQL) then cannot open, and aborts.
-            f"FAKETIME_DISABLE_SHM=1\n"
             f"{cache_setting(cache_s)}\n")
 
 

@@ -76,7 +76,6 @@ def test_before_setup_preloads_libfaketime_for_the_daemons_with_a_zero_offset():
         assert f"LD_PRELOAD={LIB}" in cluster.env[node]
         assert f"FAKETIME_TIMESTAMP_FILE={OFFSET_FILE}" in cluster.env[node]
         assert "FAKETIME_DONT_FAKE_MONOTONIC=1" in cluster.env[node]
-        assert "FAKETIME_DISABLE_SHM=1" in cluster.env[node]
         assert "FAKETIME_NO_CACHE=1" in cluster.env[node]
         assert "PYTHONPATH=/run/harness-clock/python" in cluster.env[node]
         assert "sitecustomize.py" in cluster.env[node]
