@@ -56,7 +56,7 @@ _EACH_PG = ("for p in /proc/[0-9]*; do [ \"$(stat -c %U $p 2>/dev/null)\" = post
 
 
 def patroni_config(cluster, node: str, synchronous_mode: bool,
-                   synchronous_mode_strict: bool, parameters: dict | None = None) -> dict:
+                   synchronous_mode_strict: bool) -> dict:
     ip = cluster.ips[node]
     hosts = ",".join(f"{cluster.ips[n]}:{ETCD_PORT}" for n in cluster.nodes)
     return {
@@ -99,7 +99,6 @@ def patroni_config(cluster, node: str, synchronous_mode: bool,
                 # (1 s by default), so each one stalled its clients (and everyone queued
                 # behind them) for a second: p99 latency 1 s. 50 ms finds them 20x sooner.
                 "deadlock_timeout": "50ms",
-                **(parameters or {}),
             },
             "pg_hba": [
                 "local all all trust",
@@ -127,9 +126,7 @@ class PgHA(PidFileDaemon):
     # raises ttl to 20): a fault shorter than that never shows one. 20 s lets a paused or
     # killed primary be replaced (Patroni 3) and the new primary serve before it heals.
     default_nemesis_interval = 20.0
-    capabilities = frozenset({"kill", "pause", "primaries", "log-files", "health", "data-dirs"})
-    # PostgreSQL's data directory lives inside (Patroni may remove and recreate it).
-    data_dirs = (("/var/lib/postgresql", "postgres"),)
+    capabilities = frozenset({"kill", "pause", "primaries", "log-files", "health"})
     options = (
         Option("isolation", "str", "serializable", "the SQL isolation level of every "
                "transaction", choices=tuple(ISOLATION_LEVELS)),
@@ -142,19 +139,11 @@ class PgHA(PidFileDaemon):
                "(PyPI's 4.1.5, in a venv of the node image)", choices=(3, 4)),
         Option("replica-reads", "bool", False, "read-only transactions go to a hot "
                "standby (at repeatable read): stale reads the real-time models catch"),
-        Option("no-fsync", "bool", False, "PostgreSQL's fsync=off: nothing is flushed to "
-               "disk (a power loss, the lose-unfsynced nemesis, loses committed data)"),
-        Option("async-commit", "bool", False, "PostgreSQL's synchronous_commit=off: a "
-               "commit is acknowledged before its WAL is flushed (a power loss loses the "
-               "last acknowledged transactions)"),
     )
 
     def __init__(self, isolation: str = "serializable", synchronous_mode: bool = False,
                  synchronous_mode_strict: bool = False, patroni: int = 3,
-                 replica_reads: bool = False, no_fsync: bool = False,
-                 async_commit: bool = False):
-        self.parameters = {**({"fsync": "off"} if no_fsync else {}),
-                           **({"synchronous_commit": "off"} if async_commit else {})}
+                 replica_reads: bool = False):
         self.patroni = patroni
         self.replica_reads = replica_reads
         self.isolation = isolation
@@ -170,7 +159,7 @@ class PgHA(PidFileDaemon):
 
         def install(node):
             config = json.dumps(patroni_config(cluster, node, self.synchronous_mode,
-                                               self.synchronous_mode_strict, self.parameters))
+                                               self.synchronous_mode_strict))
             encoded = base64.b64encode(config.encode()).decode()
             cluster.exec(node, f"rm -rf {DATA_DIR} {PID_FILE} && "
                                f"mkdir -p /etc/pgha {PG_LOG_DIR} $(dirname {PID_FILE}) && "
