@@ -21,8 +21,10 @@ Contract:
 Declarations the harness reads, so it never needs a system's name:
 * `options`: tuple of harness.options.Option; the system is built as `cls(**values)`;
 * `capabilities`: what nemeses may ask of it: `kill` (kill/start), `pause` (pause/resume),
-  `primaries`, `log-files`, `health`. A nemesis that `requires` a capability the system
-  lacks is refused before the run starts (exit 4);
+  `primaries`, `log-files`, `health`, `clock` (its daemons read the wall clock through
+  libc and are started so that they inherit the node's daemon environment file, which
+  node-level faults write). A nemesis that `requires` a capability
+  the system lacks is refused before the run starts (exit 4);
 * `workloads`, `default_workload`;
 * `default_nemesis_interval` (optional, seconds): the interval a run uses when the user
   gives none; a system whose failover takes longer than the harness's 10 s declares it.

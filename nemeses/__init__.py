@@ -45,6 +45,7 @@ BUILTINS = {
     "packet": "nemeses.packet:PacketNemesis",
     "lose-unfsynced": "nemeses.data_fs:LoseUnfsyncedNemesis",
     "disk": "nemeses.data_fs:DiskNemesis",
+    "clock": "nemeses.clock:ClockNemesis",
 }
 
 

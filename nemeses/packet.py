@@ -56,7 +56,7 @@ def loss_commands(nodes: list[str], ips: dict[str, str], loss_percent: float,
 def delayer_start_cmd(delay_ms: float, jitter_ms: float, seed: int) -> str:
     command = (f"sh -c 'echo $$ > {PID_FILE}; exec python3 {NODE_DIR}/delayer.py {QUEUE} "
                f"{delay_ms:g} {jitter_ms:g} {seed}'")
-    return detached(command, PID_FILE, f"{NODE_DIR}/delayer.log")
+    return detached(command, PID_FILE, f"{NODE_DIR}/delayer.log", fault_env=False)
 
 
 def delayer_stop_cmd() -> str:

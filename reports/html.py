@@ -30,6 +30,7 @@ from markupsafe import Markup
 
 from harness.history import NEMESIS, pair_ops
 
+from .clocks import clock_svg
 from .cycles import cycle_svg
 from .linearizability import failure_svg, op_label
 from .plots import (fault_color, fault_periods, has_real_times, latency_svg, throughput_svg,
@@ -147,6 +148,7 @@ def render(*, title: str, config: dict, history: list[dict], results: dict,
         valid=results.get("valid"), counts=op_counts(history),
         plot=Markup(latency_svg(history)), throughput=Markup(throughput_svg(history)),
         timeline=Markup(timeline_svg(history)), has_times=has_times,
+        clock=Markup(clock_svg(history)),
         periods=fault_periods(history), nemesis_events=nemesis_events,
         checker_results=_checker_results(results, history), logs=node_logs(run_dir),
         log_bounds={"lines": LOG_TAIL_LINES, "bytes": LOG_TAIL_BYTES, "files": LOG_FILES})

@@ -42,7 +42,8 @@ class RaftSystem(PidFileDaemon):
     server_dir: str
     server_file: str
     flags: tuple[str, ...] = ()
-    capabilities = frozenset({"kill", "pause", "primaries", "log-files", "health", "data-dirs"})
+    capabilities = frozenset({"kill", "pause", "primaries", "log-files", "health", "data-dirs",
+                              "clock"})
 
     @property
     def remote_dir(self) -> str:

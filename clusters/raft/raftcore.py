@@ -17,7 +17,17 @@ Ongaro's thesis:
   leader by a majority acknowledging a heartbeat sent after the read arrived, waits until
   it has applied up to that index, then answers from its state machine;
 * check-quorum: a leader that has not heard from a majority for an election timeout steps
-  down, so an isolated leader stops accepting requests instead of timing them out.
+  down, so an isolated leader stops accepting requests instead of timing them out;
+* optionally (`lease_reads`, raftkv's --lease-reads mode) leader leases: a majority's
+  acknowledgement of a heartbeat round sent at time t gives the leader a lease until
+  t + LEASE_S (shorter than the minimum election timeout), during which it answers reads
+  from its state at once, with no heartbeat round, and does not step down. It is safe
+  only because every node then keeps the thesis's §6.4 rule: a node that heard from a
+  current leader within the minimum election timeout neither grants a vote nor adopts a
+  candidate's term (and its election timer, reset by that message, has not run out). The
+  lease is measured on the leader's wall clock (`lease_clock`, time.time), as leases
+  that store expiry timestamps are: it assumes that clock never steps, which is what the
+  clock nemesis breaks. The followers' rule keeps the monotonic clock.
 
 Peers exchange one-way JSON-line messages over TCP (replies are messages too), the style of
 etcd's raft: no RPC waits on a partitioned peer. A client request reaching a follower is
@@ -52,6 +62,12 @@ APPEND_BATCH = 512            # max entries per AppendEntries message
 INFLIGHT_RESEND_S = 0.5       # resend appends not acknowledged within this
 PEER_CONNECT_TIMEOUT_S = 0.25
 PEER_SILENCE_RESET_S = 1.0    # drop an outbound connection whose peer has gone silent
+# The leader lease (lease_reads): shorter than the minimum election timeout by a margin
+# for the clock rates of two healthy nodes to differ and a message to be processed.
+LEASE_S = 0.25
+assert LEASE_S < ELECTION_TIMEOUT_S[0]
+# The clock the lease is measured on: the wall clock, deliberately (see the docstring).
+lease_clock = time.time
 
 NOT_LEADER = (503, {"error": "not-leader"})
 UNAVAILABLE = (503, {"error": "unavailable"})
@@ -269,8 +285,10 @@ class RaftNode:
 
     def __init__(self, node_id: str, peers: dict[str, str], peer_port: int,
                  storage: Storage, state_machine: StateMachine,
-                 on_leader: Callable[[dict], Awaitable[tuple[int, dict]]]):
+                 on_leader: Callable[[dict], Awaitable[tuple[int, dict]]],
+                 lease_reads: bool = False):
         self.id = node_id
+        self.lease_reads = lease_reads
         self.peer_ids = [p for p in peers if p != node_id]
         self.cluster_size = len(peers)
         self.storage = storage
@@ -296,6 +314,9 @@ class RaftNode:
         self.last_ack: dict[str, float] = {}
         self.seq = 0
         self.leader_since = 0.0
+        self.lease_until = 0.0                      # lease_clock() time; leader only
+        self.round_sent: dict[int, float] = {}      # heartbeat seq -> lease_clock() at send
+        self.leader_contact = 0.0                   # monotonic: last append from a leader
         self.election_deadline = 0.0
         self.reset_election_timer()
 
@@ -339,6 +360,8 @@ class RaftNode:
         was_leader = self.role == LEADER
         self.role = FOLLOWER
         self.leader = leader
+        self.lease_until = 0.0
+        self.round_sent.clear()
         if was_leader:
             for read in self.pending_reads:
                 if not read["future"].done():
@@ -360,6 +383,8 @@ class RaftNode:
     def check_quorum(self, now: float) -> None:
         recent = 1 + sum(1 for p in self.peer_ids
                          if now - self.last_ack.get(p, 0) < ELECTION_TIMEOUT_S[1])
+        if self.holds_lease():
+            return      # no other leader can exist before the lease ends: keep serving
         if recent < self.majority and now - self.leader_since > ELECTION_TIMEOUT_S[1]:
             log.info("term %d: lost contact with a majority, stepping down", self.term)
             self.become_follower(self.term, None)
@@ -380,6 +405,13 @@ class RaftNode:
         self.maybe_win()
 
     def on_vote(self, m: dict) -> None:
+        if self.lease_reads and self.heard_from_leader():
+            # Thesis §6.4: within the minimum election timeout of hearing from a current
+            # leader (or while leading) a node neither adopts the candidate's term nor
+            # grants its vote, so no leader is elected while a lease may still hold.
+            self.send(m["from"], {"type": "vote_r", "term": self.term, "from": self.id,
+                                  "granted": False})
+            return
         if m["term"] > self.term:
             self.become_follower(m["term"], None)
         up_to_date = (m["llt"], m["lli"]) >= (self.term_at(self.last_index), self.last_index)
@@ -437,6 +469,8 @@ class RaftNode:
     def broadcast(self, heartbeat: bool) -> None:
         if heartbeat:
             self.seq += 1
+            if self.lease_reads:
+                self.round_sent[self.seq] = lease_clock()
         now = time.monotonic()
         for p in self.peer_ids:
             if self.inflight_upto[p] > self.match_index[p] and now - self.inflight_at[p] > INFLIGHT_RESEND_S:
@@ -465,6 +499,8 @@ class RaftNode:
         now = time.monotonic()
         self.last_ack[p] = now
         self.acked_seq[p] = max(self.acked_seq[p], m["seq"])
+        if self.lease_reads:
+            self.extend_lease()
         if m["success"]:
             if m["match"] > self.match_index[p]:
                 self.match_index[p] = m["match"]
@@ -509,7 +545,8 @@ class RaftNode:
             return
         if m["term"] > self.term or self.role != FOLLOWER or self.leader != m["from"]:
             self.become_follower(m["term"], m["from"])
-        self.reset_election_timer()
+        self.leader_contact = time.monotonic()
+        self.reset_election_timer()     # >= the minimum election timeout: see on_vote
         prev_i, entries = m["prev_i"], m["entries"]
         reply = {"type": "append_r", "term": self.term, "from": self.id, "seq": m["seq"]}
         if prev_i > self.last_index:
@@ -613,9 +650,11 @@ class RaftNode:
         """On the leader: run `read()` against the state machine once ReadIndex allows
         (leadership confirmed after the request arrived, state applied up to the commit
         index it saw). A read that cannot be confirmed in time fails (503): it changed
-        nothing."""
+        nothing. With lease_reads, a leader holding its lease answers at once."""
         if self.role != LEADER:
             return NOT_LEADER
+        if self.lease_reads and self.holds_lease():
+            return read()
         fut = asyncio.get_running_loop().create_future()
         self.pending_reads.append({"future": fut, "read": read, "index": None, "seq": None})
         self.serve_reads()
@@ -623,6 +662,32 @@ class RaftNode:
             return await asyncio.wait_for(asyncio.shield(fut), REQUEST_TIMEOUT_S)
         except asyncio.TimeoutError:
             return UNAVAILABLE
+
+    # ---- leader lease (lease_reads)
+    def extend_lease(self) -> None:
+        """The newest heartbeat round a majority (the leader counts itself) has
+        acknowledged, sent at t, extends the lease to t + LEASE_S."""
+        acked = sorted([self.seq] + [self.acked_seq[p] for p in self.peer_ids], reverse=True)
+        seq = acked[self.majority - 1]
+        sent = self.round_sent.get(seq)
+        if sent is not None:
+            self.lease_until = max(self.lease_until, sent + LEASE_S)
+        for old in [s for s in self.round_sent if s < seq]:
+            del self.round_sent[old]
+
+    def holds_lease(self) -> bool:
+        """Leader, an entry of its term committed (so its state has everything committed
+        before it), and the lease not over by its clock."""
+        return (self.lease_reads and self.role == LEADER
+                and self.term_at(self.commit_index) == self.term
+                and self.last_applied >= self.commit_index
+                and lease_clock() < self.lease_until)
+
+    def heard_from_leader(self) -> bool:
+        """Leading, or heard from a current leader within the minimum election timeout."""
+        return self.role == LEADER or (
+            self.leader is not None
+            and time.monotonic() - self.leader_contact < ELECTION_TIMEOUT_S[0])
 
     def serve_reads(self) -> None:
         """ReadIndex: answer reads once leadership is confirmed and the state caught up."""
@@ -665,7 +730,8 @@ class RaftNode:
     def status(self) -> dict:
         return {"id": self.id, "role": self.role, "term": self.term, "leader": self.leader,
                 "commit": self.commit_index, "applied": self.last_applied,
-                "last_index": self.last_index, "fsync": self.storage.fsync}
+                "last_index": self.last_index, "fsync": self.storage.fsync,
+                "lease_reads": self.lease_reads}
 
     # ---- message dispatch
     def dispatch(self, m: dict) -> None:

@@ -6,8 +6,10 @@ detached (setsid) with its log in /var/log/raftkv/server.log and its data in
 /var/lib/raftkv; its pid file lets the nemesis signal exactly that process.
 
 System options (`--system-opt`): `unsafe-reads` (every node answers reads from local
-state: stale reads) and `no-fsync` (the log is written but never fsync'd: a power loss,
-the `lose-unfsynced` nemesis, loses acknowledged writes; a process crash does not).
+state: stale reads), `no-fsync` (the log is written but never fsync'd: a power loss,
+the `lose-unfsynced` nemesis, loses acknowledged writes; a process crash does not) and
+`lease-reads` (the leader answers reads during a leader lease on its wall clock: safe
+while clocks behave, stale reads under the clock nemesis).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ SERVER_DIR = os.path.join(os.path.dirname(__file__), "server")
 
 
 class RaftKV(RaftSystem):
-    """The bundled Raft key-value store (register workload), with two unsafe modes.
+    """The bundled Raft key-value store (register workload), with three unsafe modes.
 
     Declares what nemeses may ask of it: kill/start and pause/resume of a node's server
     process, the current leader as `primaries`, its log folder, and a health probe (each
@@ -41,11 +43,16 @@ class RaftKV(RaftSystem):
                "state (stale reads: not linearizable)"),
         Option("no-fsync", "bool", False, "write the log but never fsync it (a power "
                "loss, not a process crash, loses acknowledged writes)"),
+        Option("lease-reads", "bool", False, "the leader answers reads during a leader "
+               "lease measured on its wall clock instead of a heartbeat round per read "
+               "(linearizable unless its clock steps: see the clock nemesis)"),
     )
 
-    def __init__(self, unsafe_reads: bool = False, no_fsync: bool = False):
+    def __init__(self, unsafe_reads: bool = False, no_fsync: bool = False,
+                 lease_reads: bool = False):
         self.flags = tuple(name for name, on in (("unsafe-reads", unsafe_reads),
-                                                 ("no-fsync", no_fsync)) if on)
+                                                 ("no-fsync", no_fsync),
+                                                 ("lease-reads", lease_reads)) if on)
 
     def client(self, cluster, workload: str):
         if workload not in self.workloads:

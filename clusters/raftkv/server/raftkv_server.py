@@ -15,11 +15,14 @@ Client API (HTTP/1.1 with keep-alive, JSON bodies):
 Errors: 503 {"error": "no-leader" | "not-leader" | "unavailable"} means the request certainly
 did not take effect; 504 {"error": "timeout"} means it may have.
 
-Two deliberately unsafe modes, chosen at start, let the harness prove it catches bugs:
+Deliberately unsafe modes, chosen at start, let the harness prove it catches bugs:
   --unsafe-reads   every node answers reads at once from its local state machine;
   --no-fsync       the log and vote are written but never fsync'd: a crash of the
                    process loses nothing (the OS has the writes), a power loss
-                   (the lose-unfsynced nemesis) loses acknowledged entries.
+                   (the lose-unfsynced nemesis) loses acknowledged entries;
+  --lease-reads    the leader answers reads from its state while it holds a leader lease
+                   measured on its wall clock (raftcore.py): linearizable while clocks
+                   behave, stale reads when the leader's clock steps.
 """
 
 from __future__ import annotations
@@ -66,10 +69,11 @@ class KVStateMachine:
 
 class KVServer:
     def __init__(self, node_id: str, peers: dict[str, str], peer_port: int,
-                 storage: Storage, unsafe_reads: bool):
+                 storage: Storage, unsafe_reads: bool, lease_reads: bool = False):
         self.unsafe_reads = unsafe_reads
         self.kv = KVStateMachine()
-        self.node = RaftNode(node_id, peers, peer_port, storage, self.kv, self.on_leader)
+        self.node = RaftNode(node_id, peers, peer_port, storage, self.kv, self.on_leader,
+                             lease_reads=lease_reads)
 
     async def handle(self, method: str, path: str, body):
         if path == "/status":
@@ -101,13 +105,16 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description="raftkv server")
     add_arguments(p, "/var/lib/raftkv")
     p.add_argument("--unsafe-reads", action="store_true")
+    p.add_argument("--lease-reads", action="store_true",
+                   help="the leader answers reads during a wall-clock leader lease")
     args = p.parse_args(argv)
     peers = parse_peers(args.peers)
     if args.id not in peers:
         raise SystemExit(f"--id {args.id} is not in --peers")
     prepare_process(args)
     server = KVServer(args.id, peers, args.peer_port,
-                      Storage(args.data_dir, fsync=not args.no_fsync), args.unsafe_reads)
+                      Storage(args.data_dir, fsync=not args.no_fsync), args.unsafe_reads,
+                      args.lease_reads)
     asyncio.run(serve(server.node, server.handle, args.bind, args.peer_port,
                       args.client_port))
 
