@@ -134,7 +134,7 @@ def no_client_ops(started_elapsed: float = 0.0) -> dict:
             "elapsed_s": round(started_elapsed, 4)}
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Txn:
     id: int                     # completion index (or invoke index if it never completed)
     type: str                   # ok / info / fail
@@ -187,7 +187,10 @@ def _mops(value) -> list:
 
 
 def witness(kind: str, raw, a: Txn | None, b: Txn | None) -> dict:
-    """Edge witnesses are stored as small tuples (millions of edges); expand one."""
+    """Expand an edge's raw witness (a small tuple from the builder, None when it could
+    not be rebuilt) into what the explanation names."""
+    if raw is None and kind in ("ww", "wr", "rw"):
+        return {}
     if kind == "ww" or kind == "rw":
         key, value, nxt = raw
         return {"key": key, "value": value, "next": nxt}
@@ -225,25 +228,27 @@ def add_realtime_edges(graph: Graph, txns: list[Txn]) -> None:
     for t in txns:
         if t.type == "fail" or t.invoke_index is None:
             continue
-        events.append((t.invoke_index, 0, t))
+        events.append((t.invoke_index, t))
         if t.type == "ok" and t.complete_index is not None:
-            events.append((t.complete_index, 1, t))
-    events.sort(key=lambda e: (e[0], e[1]))
-    frontier: set = set()
-    preds: dict[int, frozenset] = {}
-    for index, kind, t in events:
-        if kind == 0:
-            if t.type == "ok":
-                preds[t.id] = frozenset(frontier)
-            else:
-                for p in frontier:
-                    graph.add(p.id, t.id, "realtime")
+            events.append((t.complete_index, t))
+    # Invocation and completion indexes are distinct history indexes: no ties.
+    events.sort(key=lambda e: e[0])
+    # The frontier: completed transactions not yet followed by one that completed after
+    # them. Each T links from the frontier as it was at T's invocation; when T completes,
+    # those of them still in the frontier (exactly the members that completed before T
+    # was invoked: a member leaves once and never comes back) are followed by T and
+    # leave. No snapshot of the frontier is kept per transaction (a set each, a gigabyte
+    # at 1M transactions).
+    frontier: list = []
+    add = graph.add
+    for index, t in events:
+        if index == t.invoke_index:
+            for p in frontier:
+                add(p.id, t.id, "realtime")     # witness rebuilt from the txns
         else:
-            before = preds.get(t.id, frozenset())
-            for p in before:
-                graph.add(p.id, t.id, "realtime")   # witness rebuilt from the txns
-            frontier -= before
-            frontier.add(t)
+            invoked = t.invoke_index
+            frontier = [p for p in frontier if p.complete_index > invoked]
+            frontier.append(t)
 
 
 def explain_cycle(steps, txns_by_id: dict[int, Txn]) -> list[str]:
