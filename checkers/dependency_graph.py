@@ -69,7 +69,8 @@ class Graph:
             nbrs = out[a] = {}
         edges = nbrs.get(b)
         if edges is None:
-            nbrs[b] = _kinds_with(None, kind)
+            single = _KINDS_OF.get((None, kind))
+            nbrs[b] = single if single is not None else _kinds_with(None, kind)
             if b not in out:
                 out[b] = {}
             self.edges += 1

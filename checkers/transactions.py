@@ -183,7 +183,10 @@ def _mops(value) -> list:
     """Micro-ops as lists, without copying when they already are (large histories)."""
     if not value:
         return []
-    return value if all(type(m) is list for m in value) else [list(m) for m in value]
+    for m in value:
+        if type(m) is not list:
+            return [list(m) for m in value]
+    return value
 
 
 def witness(kind: str, raw, a: Txn | None, b: Txn | None) -> dict:
