@@ -119,8 +119,12 @@ def _data_witnesses(cycles, by_id: dict, rebuild) -> dict:
     for a, b, _k in wanted:
         if a in by_id and b in by_id:
             keys |= {m[1] for m in by_id[a].mops} & {m[1] for m in by_id[b].mops}
-    subset = [Txn(t.id, t.type, t.process, [m for m in t.mops if m[1] in keys],
-                  t.invoke_index, t.complete_index) for t in by_id.values()]
+    subset = []
+    for t in by_id.values():
+        mops = [m for m in t.mops if m[1] in keys]
+        if mops:
+            subset.append(Txn(t.id, t.type, t.process, mops, t.invoke_index,
+                              t.complete_index))
     graph = WitnessGraph(wanted)
     rebuild(subset, graph)
     return graph.witnesses

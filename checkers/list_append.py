@@ -159,7 +159,7 @@ def build(txns: list[Txn], graph: Graph | None = None):
         if _h(v) not in observed.get(k, ()):
             unread[k].append((v, tid))
     for k in appended_keys | set(longest):
-        order = list(dict.fromkeys(map(_h, longest.get(k, []))))   # duplicates reported above
+        order = _distinct(longest.get(k, []))   # duplicates reported above
         # ww along the observed order, then to every unread append.
         prev_v, prev_w = None, None
         for v in order:
@@ -286,6 +286,15 @@ def _element_set(values) -> set:
         return set(values)
     except TypeError:
         return set(map(_h, values))
+
+
+def _distinct(values) -> list:
+    """`_h` of each element, first occurrences only, in order (in C when every element
+    is hashable, as in `_element_set`)."""
+    try:
+        return list(dict.fromkeys(values))
+    except TypeError:
+        return list(dict.fromkeys(map(_h, values)))
 
 
 def _h(v):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from operator import attrgetter
 
 from harness.history import NEMESIS
 from harness.options import Option
@@ -88,7 +89,10 @@ def validate_txn_ops(history: list[dict], workload: str, read_fs, write_fs, read
         count += 1
         t = op.get("type")
         if t == "invoke":
-            open_.setdefault(op.get("process"), deque()).append(op)
+            queue = open_.get(op.get("process"))
+            if queue is None:
+                queue = open_[op.get("process")] = deque()
+            queue.append(op)
             continue
         queue = open_.get(op.get("process"))
         inv = queue.popleft() if queue else None
@@ -162,7 +166,10 @@ def transactions(history: list[dict]) -> list[Txn]:
         p = op.get("process")
         t = op["type"]
         if t == "invoke":
-            open_invokes.setdefault(p, deque()).append(op)
+            queue = open_invokes.get(p)
+            if queue is None:
+                queue = open_invokes[p] = deque()
+            queue.append(op)
             continue
         queue = open_invokes.get(p)
         inv = queue.popleft() if queue else None
@@ -175,7 +182,7 @@ def transactions(history: list[dict]) -> list[Txn]:
         for inv in queue:
             txns.append(Txn(inv["index"], "info", p, _mops(inv.get("value")),
                             inv["index"], None))
-    txns.sort(key=lambda t: t.id)
+    txns.sort(key=attrgetter("id"))
     return txns
 
 
