@@ -1,7 +1,7 @@
 """The transaction dependency graph and its cycles (Adya's DSG, as Elle builds it).
 
 Vertices are transactions, named by the history index of their completion. Edges carry a
-type and a witness for explanations:
+type (the witness that explains one is rebuilt only for the cycles found, see `Graph`):
   ww  T1 wrote a version, T2 wrote the next one;
   wr  T2 read a version T1 wrote;
   rw  T1 read a version, T2 wrote the next one (an anti-dependency);
@@ -29,26 +29,54 @@ from dataclasses import dataclass
 DATA_TYPES = ("ww", "wr", "rw")
 
 
+# Edge kinds between two vertices, as tuples in the order they were added (a search tries
+# them in that order). Every tuple is drawn from this table, so storing one costs a
+# pointer: millions of edges allocate nothing each.
+_KINDS_OF: dict = {}
+
+
+def _kinds_with(edges: tuple | None, kind: str) -> tuple:
+    """The interned tuple `edges + (kind,)` (`(kind,)` when edges is None)."""
+    key = (edges, kind)
+    found = _KINDS_OF.get(key)
+    if found is None:
+        found = _KINDS_OF[key] = (edges or ()) + (kind,)
+    return found
+
+
 class Graph:
-    """Typed edges `out[a][b] = {kind: witness}`. The keys of `out[a]` are a's successors
-    over all kinds, so component searches over every edge need no filtering."""
+    """Typed edges `out[a][b] = (kind, ...)`: the kinds from a to b, in the order they
+    were added, as an interned tuple. The keys of `out[a]` are a's successors over all
+    kinds, so component searches over every edge need no filtering.
+
+    No witness is stored (an edge's reason, e.g. the key and values behind a ww edge):
+    a 1M-transaction history has about 8M edges, and keeping a witness for each took
+    gigabytes while only the few edges of the cycles found are ever explained. The
+    checkers rebuild those (`WitnessGraph`). `add` still takes a witness, ignored here,
+    so one builder serves both.
+    """
 
     def __init__(self):
-        self.out: dict[int, dict[int, dict[str, object]]] = {}
+        self.out: dict[int, dict[int, tuple]] = {}
+        self.edges = 0
 
     def add(self, a: int, b: int, kind: str, witness=None) -> None:
         if a == b:
             return
-        nbrs = self.out.get(a)
+        out = self.out
+        nbrs = out.get(a)
         if nbrs is None:
-            nbrs = self.out[a] = {}
+            nbrs = out[a] = {}
         edges = nbrs.get(b)
         if edges is None:
-            edges = nbrs[b] = {}
-            if b not in self.out:
-                self.out[b] = {}
-        if kind not in edges:
-            edges[kind] = witness
+            single = _KINDS_OF.get((None, kind))
+            nbrs[b] = single if single is not None else _kinds_with(None, kind)
+            if b not in out:
+                out[b] = {}
+            self.edges += 1
+        elif kind not in edges:
+            nbrs[b] = _kinds_with(edges, kind)
+            self.edges += 1
 
     def vertex(self, a: int) -> None:
         if a not in self.out:
@@ -58,12 +86,31 @@ class Graph:
         return self.out.keys()
 
     def edge_count(self, kinds=None) -> int:
+        if kinds is None:
+            return self.edges
         return sum(1 for a in self.out for b, e in self.out[a].items()
-                   for k in e if kinds is None or k in kinds)
+                   for k in e if k in kinds)
 
     def adjacency(self, kinds=None) -> dict[int, list[int]]:
         return {a: sorted(b for b, e in nbrs.items() if kinds is None or any(k in kinds for k in e))
                 for a, nbrs in self.out.items()}
+
+
+class WitnessGraph(Graph):
+    """A graph that keeps the first witness of each edge in `wanted` ((a, b, kind)
+    triples): rebuilt by a checker over the transactions of the cycles it found, to
+    explain them (`witnesses[(a, b, kind)]`)."""
+
+    def __init__(self, wanted):
+        super().__init__()
+        self.wanted = set(wanted)
+        self.witnesses: dict = {}
+
+    def add(self, a: int, b: int, kind: str, witness=None) -> None:
+        key = (a, b, kind)
+        if key in self.wanted and key not in self.witnesses:
+            self.witnesses[key] = witness
+        super().add(a, b, kind, witness)
 
 
 def strongly_connected_components(graph: Graph, kinds=None, within=None) -> list[list[int]]:

@@ -13,7 +13,7 @@ import time
 
 from . import UNKNOWN
 from .consistency import PROSCRIBED, weakest_violated
-from .dependency_graph import Graph, search_cycles
+from .dependency_graph import DATA_TYPES, Graph, WitnessGraph, search_cycles
 from .transactions import Txn, add_process_edges, add_realtime_edges, explain_cycle, witness
 
 MAX_EXAMPLES = 8
@@ -38,22 +38,29 @@ def _txn_ids(examples) -> set:
     return ids
 
 
-def finish(graph: Graph, found: dict, txns: list[Txn], models, wanted, time_limit_s, started):
+def finish(graph: Graph, found: dict, txns: list[Txn], models, wanted, time_limit_s, started,
+           rebuild=None):
     """Shared by list-append and rw-register: add session and real-time order, search
-    cycles, explain, and decide validity."""
+    cycles, explain, and decide validity.
+
+    `rebuild(txns, graph)`: the checker's graph builder, run again into a WitnessGraph
+    over only the keys of the cycles found, to explain their data edges (the graph keeps
+    no witnesses); without it those edges are explained by kind alone."""
     if any(s.endswith("-process") for s in wanted):
         add_process_edges(graph, txns)
     if any(s.endswith("-realtime") for s in wanted):
         add_realtime_edges(graph, txns)
     edges = graph.edge_count()
+    txn_count = len(txns)
     cycles = search_cycles(graph, wanted, max(0.0, time_limit_s - (time.monotonic() - started)),
                            {k: _txn_ids(v) for k, v in found.items()
                             if k not in NAMES_NOT_EXPLAINS},
                            models=models,
                            violated={k for k, v in found.items() if v and k in wanted})
     by_id = {t.id: t for t in txns}
+    raw = _data_witnesses(cycles["cycles"], by_id, rebuild)
     for c in cycles["cycles"]:
-        steps = [(a, b, k, witness(k, graph.out[a][b].get(k), by_id.get(a), by_id.get(b)))
+        steps = [(a, b, k, witness(k, raw.get((a, b, k)), by_id.get(a), by_id.get(b)))
                  for a, b, k in c["steps"]]
         c["cycle"] = [a for a, _, _, _ in steps] + [steps[0][0]]
         c["steps"] = [{**(w or {}), "from": a, "to": b, "type": k} for a, b, k, w in steps]
@@ -61,7 +68,7 @@ def finish(graph: Graph, found: dict, txns: list[Txn], models, wanted, time_limi
         c["ops"] = {str(t): by_id[t].mops for t in c["cycle"] if t in by_id}
         found.setdefault(c["type"], []).append(c)
     if edges == 0:
-        found["empty-transaction-graph"] = [{"txns": len(txns)}]
+        found["empty-transaction-graph"] = [{"txns": txn_count}]
     reported = {k: v for k, v in found.items() if v and (k in wanted)}
     types = sorted(reported)
     also = {a for c in cycles["cycles"] for a in c.get("also", ()) if a in wanted}
@@ -78,7 +85,7 @@ def finish(graph: Graph, found: dict, txns: list[Txn], models, wanted, time_limi
         "anomalies": {k: v[:MAX_EXAMPLES] for k, v in reported.items()},
         "not": weakest_violated(bad),
         "models": models,
-        "txns": len(txns),
+        "txns": txn_count,
         "edges": graph.edge_count(),
         "elapsed_s": round(time.monotonic() - started, 4),
     }
@@ -98,3 +105,26 @@ def finish(graph: Graph, found: dict, txns: list[Txn], models, wanted, time_limi
     return result
 
 
+def _data_witnesses(cycles, by_id: dict, rebuild) -> dict:
+    """(a, b, kind) -> the raw witness of each ww / wr / rw step of `cycles`, from the
+    builder run again over the transactions' micro-ops on the keys both ends of a step
+    touch. Every edge kind is per key (a key's version order, reads and writes decide its
+    edges alone), so this gives the edges on those keys exactly as the whole build did,
+    and the same first witness for an edge with one; in linear time, once, however many
+    cycles were found."""
+    wanted = {(a, b, k) for c in cycles for a, b, k in c["steps"] if k in DATA_TYPES}
+    if not wanted or rebuild is None:
+        return {}
+    keys = set()
+    for a, b, _k in wanted:
+        if a in by_id and b in by_id:
+            keys |= {m[1] for m in by_id[a].mops} & {m[1] for m in by_id[b].mops}
+    subset = []
+    for t in by_id.values():
+        mops = [m for m in t.mops if m[1] in keys]
+        if mops:
+            subset.append(Txn(t.id, t.type, t.process, mops, t.invoke_index,
+                              t.complete_index))
+    graph = WitnessGraph(wanted)
+    rebuild(subset, graph)
+    return graph.witnesses

@@ -59,24 +59,42 @@ def _as_list(value):
     return [] if value is None else list(value)
 
 
-def build(txns: list[Txn]):
-    """Version orders, the ww/wr/rw graph, and the non-cycle anomalies."""
+def build(txns: list[Txn], graph: Graph | None = None):
+    """Version orders, the ww/wr/rw graph (into `graph` when given), and the non-cycle
+    anomalies."""
     anomalies: dict[str, list] = defaultdict(list)
     writer: dict = {}             # (key, value) -> txn id (ok or info)
     failed_writer: dict = {}      # (key, value) -> failed txn id
-    writer_appends: dict = defaultdict(list)   # (txn id, key) -> values in order
+    # (txn id, key) -> the values it appended to key, in order, for a transaction that
+    # appended more than one to that key (one append v needs no entry: it is [v]; most
+    # transactions append once per key, and an entry each cost 200 MB at 1M).
+    writer_appends: dict = {}
     status = {t.id: t.type for t in txns}
     for t in txns:
+        appended = None
         for mop in t.mops:
-            if not _is_append(mop):
+            if mop[0] not in _APPENDS:
                 continue
             k, v = mop[1], mop[2]
-            existing = writer.get((k, v), failed_writer.get((k, v)))
+            kv = (k, v)
+            existing = writer.get(kv)
+            if existing is None:
+                existing = failed_writer.get(kv)
             if existing is not None:
                 raise DuplicateAppends(f"value {v!r} appended twice to key {k!r} "
                                        f"(transactions {existing} and {t.id})")
-            (failed_writer if t.type == "fail" else writer)[(k, v)] = t.id
-            writer_appends[(t.id, k)].append(v)
+            (failed_writer if t.type == "fail" else writer)[kv] = t.id
+            if appended is None:
+                appended = [kv]
+            else:
+                appended.append(kv)
+        if appended is not None and len(appended) > 1:
+            per_key: dict = defaultdict(list)
+            for k, v in appended:
+                per_key[k].append(v)
+            for k, values in per_key.items():
+                if len(values) > 1:
+                    writer_appends[(t.id, k)] = values
 
     # Reads that reveal the version order: ok transactions only.
     reads = []                                   # (txn, mop, key, list)
@@ -85,8 +103,14 @@ def build(txns: list[Txn]):
             continue
         for mop in t.mops:
             if _is_read(mop):
-                values = _as_list(mop[2])
-                if len(set(map(repr, values))) != len(values):
+                values = mop[2]
+                if type(values) is not list:    # read-only below: no copy of a list
+                    values = _as_list(values)
+                # Distinct under == (the set, in C) means distinct as JSON values too;
+                # only a read with == duplicates (1 and 1.0, or a true duplicate) needs
+                # the exact comparison by repr.
+                if len(set(values)) != len(values) and \
+                        len(set(map(repr, values))) != len(values):
                     anomalies["duplicate-elements"].append(
                         {"op": t.id, "mop": mop, "duplicates": sorted(
                             {repr(v) for v in values if values.count(v) > 1})})
@@ -123,18 +147,19 @@ def build(txns: list[Txn]):
     _internal_and_future(txns, anomalies)
     _torn_appends(longest, writer, writer_appends, anomalies)
 
-    graph = Graph()
+    if graph is None:
+        graph = Graph()
     for t in txns:
         if t.type != "fail":
             graph.vertex(t.id)
     appended_keys = {k for (k, _v) in writer} | {k for (k, _v) in failed_writer}
     unread: dict = defaultdict(list)
-    observed = {k: set(map(_h, order)) for k, order in longest.items()}
+    observed = {k: _element_set(order) for k, order in longest.items()}
     for (k, v), tid in writer.items():
         if _h(v) not in observed.get(k, ()):
             unread[k].append((v, tid))
     for k in appended_keys | set(longest):
-        order = list(dict.fromkeys(map(_h, longest.get(k, []))))   # duplicates reported above
+        order = _distinct(longest.get(k, []))   # duplicates reported above
         # ww along the observed order, then to every unread append.
         prev_v, prev_w = None, None
         for v in order:
@@ -225,7 +250,7 @@ def _lost_appends(txns, reads, unread, status, observed, writer_appends, anomali
             w = by_id[tid]
             if status.get(tid) == "ok" and w.complete_index is not None \
                     and w.complete_index < read_at \
-                    and not any(_h(x) in observed.get(k, ()) for x in writer_appends[(tid, k)]):
+                    and not any(_h(x) in observed.get(k, ()) for x in writer_appends.get((tid, k), ())):
                 anomalies["lost-append"].append(
                     {"key": k, "element": v, "op": tid, "read": reader,
                      "message": f"append {v!r} to {k!r} was acknowledged (op {tid}) but no "
@@ -254,6 +279,24 @@ def _torn_appends(longest, writer, writer_appends, anomalies) -> None:
                                 f"show {seen!r}"})
 
 
+def _element_set(values) -> set:
+    """The set of `_h` of each element: built in C when every element is hashable (then
+    none is a list, and `_h` is the identity)."""
+    try:
+        return set(values)
+    except TypeError:
+        return set(map(_h, values))
+
+
+def _distinct(values) -> list:
+    """`_h` of each element, first occurrences only, in order (in C when every element
+    is hashable, as in `_element_set`)."""
+    try:
+        return list(dict.fromkeys(values))
+    except TypeError:
+        return list(dict.fromkeys(map(_h, values)))
+
+
 def _h(v):
     return tuple(v) if isinstance(v, list) else v
 
@@ -272,6 +315,9 @@ def _internal_and_future(txns: list[Txn], anomalies) -> None:
     for t in txns:
         if not t.committed:
             continue
+        mops = t.mops
+        if len(mops) < 2 or len({m[1] for m in mops}) == len(mops):
+            continue        # no key twice: nothing to compare within the transaction
         expected: dict = {}      # key -> (whole value known?, values, as last read)
         own_later: dict = defaultdict(list)
         for i, mop in enumerate(t.mops):
@@ -336,7 +382,7 @@ def _check(history: list[dict], consistency_models=("strict-serializable",), ano
         return {"valid": UNKNOWN, "error": str(e), "anomaly-types": ["duplicate-appends"],
                 "anomalies": {}, "not": [], "elapsed_s": round(time.monotonic() - started, 4)}
     _acknowledged_times(history, found.get("lost-append", ()))
-    return finish(graph, found, txns, models, wanted, time_limit_s, started)
+    return finish(graph, found, txns, models, wanted, time_limit_s, started, build)
 
 
 def _acknowledged_times(history, lost) -> None:

@@ -49,8 +49,10 @@ def _show(version):
 
 
 def build(txns: list[Txn], *, wfr_keys=False, sequential_keys=False, linearizable_keys=False,
-          transaction_order: dict | None = None, deadline: float = float("inf")):
-    """The ww/wr/rw graph and the non-cycle anomalies. Raises OutOfTime past `deadline`."""
+          transaction_order: dict | None = None, deadline: float = float("inf"),
+          graph: Graph | None = None):
+    """The ww/wr/rw graph (into `graph` when given) and the non-cycle anomalies. Raises
+    OutOfTime past `deadline`."""
     anomalies: dict[str, list] = defaultdict(list)
     writer: dict = {}                 # (k, v) -> txn id (ok / info): final writes only
     intermediate: dict = {}           # (k, v) -> txn id that overwrote v itself
@@ -146,7 +148,8 @@ def build(txns: list[Txn], *, wfr_keys=False, sequential_keys=False, linearizabl
             for (_, a), (_, b) in zip(ranked, ranked[1:]):
                 precede(k, a, b, "transaction-order")
 
-    graph = Graph()
+    if graph is None:
+        graph = Graph()
     for t in txns:
         if t.type != "fail":
             graph.vertex(t.id)
@@ -331,7 +334,13 @@ def _check(history: list[dict], consistency_models=("strict-serializable",), ano
                 "models": models, "txns": len(txns), "unknown_reason": reason,
                 "assumptions": sorted(k for k, v in assumptions.items() if v),
                 "elapsed_s": round(time.monotonic() - started, 4)}
-    result = finish(graph, found, txns, models, wanted, time_limit_s, started)
+    def rebuild(subset, witness_graph):
+        try:
+            build(subset, deadline=started + time_limit_s, graph=witness_graph, **assumptions)
+        except OutOfTime:
+            pass            # those steps are explained by their kind alone
+
+    result = finish(graph, found, txns, models, wanted, time_limit_s, started, rebuild)
     result["assumptions"] = sorted(k for k, v in assumptions.items() if v)
     return result
 

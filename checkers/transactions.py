@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from operator import attrgetter
 
 from harness.history import NEMESIS
 from harness.options import Option
@@ -88,7 +89,10 @@ def validate_txn_ops(history: list[dict], workload: str, read_fs, write_fs, read
         count += 1
         t = op.get("type")
         if t == "invoke":
-            open_.setdefault(op.get("process"), deque()).append(op)
+            queue = open_.get(op.get("process"))
+            if queue is None:
+                queue = open_[op.get("process")] = deque()
+            queue.append(op)
             continue
         queue = open_.get(op.get("process"))
         inv = queue.popleft() if queue else None
@@ -134,7 +138,7 @@ def no_client_ops(started_elapsed: float = 0.0) -> dict:
             "elapsed_s": round(started_elapsed, 4)}
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Txn:
     id: int                     # completion index (or invoke index if it never completed)
     type: str                   # ok / info / fail
@@ -162,7 +166,10 @@ def transactions(history: list[dict]) -> list[Txn]:
         p = op.get("process")
         t = op["type"]
         if t == "invoke":
-            open_invokes.setdefault(p, deque()).append(op)
+            queue = open_invokes.get(p)
+            if queue is None:
+                queue = open_invokes[p] = deque()
+            queue.append(op)
             continue
         queue = open_invokes.get(p)
         inv = queue.popleft() if queue else None
@@ -175,7 +182,7 @@ def transactions(history: list[dict]) -> list[Txn]:
         for inv in queue:
             txns.append(Txn(inv["index"], "info", p, _mops(inv.get("value")),
                             inv["index"], None))
-    txns.sort(key=lambda t: t.id)
+    txns.sort(key=attrgetter("id"))
     return txns
 
 
@@ -183,11 +190,17 @@ def _mops(value) -> list:
     """Micro-ops as lists, without copying when they already are (large histories)."""
     if not value:
         return []
-    return value if all(type(m) is list for m in value) else [list(m) for m in value]
+    for m in value:
+        if type(m) is not list:
+            return [list(m) for m in value]
+    return value
 
 
 def witness(kind: str, raw, a: Txn | None, b: Txn | None) -> dict:
-    """Edge witnesses are stored as small tuples (millions of edges); expand one."""
+    """Expand an edge's raw witness (a small tuple from the builder, None when it could
+    not be rebuilt) into what the explanation names."""
+    if raw is None and kind in ("ww", "wr", "rw"):
+        return {}
     if kind == "ww" or kind == "rw":
         key, value, nxt = raw
         return {"key": key, "value": value, "next": nxt}
@@ -225,25 +238,27 @@ def add_realtime_edges(graph: Graph, txns: list[Txn]) -> None:
     for t in txns:
         if t.type == "fail" or t.invoke_index is None:
             continue
-        events.append((t.invoke_index, 0, t))
+        events.append((t.invoke_index, t))
         if t.type == "ok" and t.complete_index is not None:
-            events.append((t.complete_index, 1, t))
-    events.sort(key=lambda e: (e[0], e[1]))
-    frontier: set = set()
-    preds: dict[int, frozenset] = {}
-    for index, kind, t in events:
-        if kind == 0:
-            if t.type == "ok":
-                preds[t.id] = frozenset(frontier)
-            else:
-                for p in frontier:
-                    graph.add(p.id, t.id, "realtime")
+            events.append((t.complete_index, t))
+    # Invocation and completion indexes are distinct history indexes: no ties.
+    events.sort(key=lambda e: e[0])
+    # The frontier: completed transactions not yet followed by one that completed after
+    # them. Each T links from the frontier as it was at T's invocation; when T completes,
+    # those of them still in the frontier (exactly the members that completed before T
+    # was invoked: a member leaves once and never comes back) are followed by T and
+    # leave. No snapshot of the frontier is kept per transaction (a set each, a gigabyte
+    # at 1M transactions).
+    frontier: list = []
+    add = graph.add
+    for index, t in events:
+        if index == t.invoke_index:
+            for p in frontier:
+                add(p.id, t.id, "realtime")     # witness rebuilt from the txns
         else:
-            before = preds.get(t.id, frozenset())
-            for p in before:
-                graph.add(p.id, t.id, "realtime")   # witness rebuilt from the txns
-            frontier -= before
-            frontier.add(t)
+            invoked = t.invoke_index
+            frontier = [p for p in frontier if p.complete_index > invoked]
+            frontier.append(t)
 
 
 def explain_cycle(steps, txns_by_id: dict[int, Txn]) -> list[str]:

@@ -170,6 +170,7 @@ def _parse_rows(rows, path: str, line_numbers: list[int] | None, limits) -> Iter
     fast = _FAST_DECODE
     loads = _standard_loads
     types = frozenset(TYPES)
+    share = _Sharer()
     pending: tuple[int, str] | None = None
     for lineno, line, terminated in rows:
         if pending is not None:
@@ -211,10 +212,58 @@ def _parse_rows(rows, path: str, line_numbers: list[int] | None, limits) -> Iter
             raise surrogate_error(path, lineno)
         if line_numbers is not None:
             line_numbers.append(lineno)
+        if lineno > SHARE_FROM_LINE:
+            share(op)
         yield op
     if pending is not None:
         # A bad line that ends the file and ends with a newline: still malformed.
         raise InputError(path, pending[0], pending[1])
+
+
+# Ops are shared (`_Sharer`) from this line on: it costs about a third of the parsing
+# time, and memory only matters for large histories (a 100k-transaction history, 200k
+# lines, takes 0.3 GB to check; 1M, 2M lines, needs the 0.7 GB it saves to stay under 3 GB).
+SHARE_FROM_LINE = 250_000
+
+
+class _Sharer:
+    """Makes equal strings and integers in ops one object, as they are read.
+
+    A decoder makes a new object for every string and integer it reads, and a large
+    history repeats a few of them millions of times: each op's `type` and `f`, and in a
+    value made of small lists (a transaction's micro-ops `[f, key, value]`, `[key,
+    value]` pairs) their first two items. Sharing them took 0.7 GB off the 2.4 GB that
+    1M list-append transactions took to hold. Values are unchanged (a string stays a
+    string, an int an int: `True` is never made `1`, whose hash it shares)."""
+
+    def __init__(self):
+        self.strings: dict = {t: t for t in TYPES}
+        self.ints: dict = {}
+
+    def __call__(self, op: dict) -> None:
+        strings = self.strings
+        t = op.get("type")
+        if type(t) is str:
+            op["type"] = strings.setdefault(t, t)
+        f = op.get("f")
+        if type(f) is str:
+            op["f"] = strings.setdefault(f, f)
+        value = op.get("value")
+        if type(value) is not list:
+            return
+        share_string, share_int = strings.setdefault, self.ints.setdefault
+        for item in value:
+            if type(item) is list and len(item) > 1:
+                x = item[0]
+                if type(x) is str:
+                    item[0] = share_string(x, x)
+                elif type(x) is int:
+                    item[0] = share_int(x, x)
+                x = item[1]
+                if type(x) is int:
+                    item[1] = share_int(x, x)
+                elif type(x) is str:
+                    item[1] = share_string(x, x)
 
 
 try:
