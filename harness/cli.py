@@ -183,6 +183,10 @@ def _assignments(values, flag: str) -> dict[str, str]:
 @click.option("--nemesis-interval", type=float, default=None,
               help="Seconds between fault start and heal (and heal and next fault) "
                    "[default: the system's own (see `harness list system`), else 10].")
+@click.option("--nemesis-overlap", is_flag=True,
+              help="With two nemeses or more, let faults of two kinds nest (start A, start "
+                   "B, heal B, heal A, each half an interval apart), as Jepsen's combined "
+                   "packages do; default: one fault at a time.")
 @click.option("--seed", type=int, help="Random seed (recorded in test.json).")
 @click.option("--store", "store_dir", default="store", show_default=True,
               help="Where runs are stored.")
@@ -216,7 +220,7 @@ def _assignments(values, flag: str) -> dict[str, str]:
                    "not valid (each with a new seed unless --seed is given).")
 @_with_plugin_flags
 def test_cmd(system, workload, nemesis, nodes, concurrency, time_limit, rate, nemesis_interval,
-             seed, store_dir, system_opts, workload_opts, nemesis_opts, check_time_limit,
+             nemesis_overlap, seed, store_dir, system_opts, workload_opts, nemesis_opts, check_time_limit,
              consistency_models, deadline, node_memory, node_pids, keep_cluster, test_count,
              backend, hosts_file, host_list, ssh_key, ssh_user, sudo, known_hosts,
              accept_new_host_keys, insecure_no_host_key_check, **plugin_flags):
@@ -235,7 +239,8 @@ def test_cmd(system, workload, nemesis, nodes, concurrency, time_limit, rate, ne
     per_nemesis = parse_assignments(list(nemesis_opts), "--nemesis-opt")
     cfg = TestConfig(system=system, workload=workload, nemeses=nemeses,
                      nodes=nodes, concurrency=concurrency, time_limit=time_limit, rate=rate,
-                     nemesis_interval=nemesis_interval, seed=seed, store=store_dir,
+                     nemesis_interval=nemesis_interval, nemesis_overlap=nemesis_overlap,
+                     seed=seed, store=store_dir,
                      system_opts=_assignments(system_opts, "--system-opt"),
                      workload_opts=_assignments(workload_opts, "--workload-opt"),
                      nemesis_opts=per_nemesis, check_time_limit=check_time_limit,

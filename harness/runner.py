@@ -81,6 +81,7 @@ class TestConfig:
     time_limit: float = 60.0
     rate: float = 0.0
     nemesis_interval: float | None = None   # None: the system's default_nemesis_interval
+    nemesis_overlap: bool = False           # faults of two kinds nest (nemeses/schedule.py)
     seed: int | None = None
     store: str = store.DEFAULT_STORE
     # Plugin options, as typed on the command line (strings) or already typed values:
@@ -277,8 +278,8 @@ def build_generator(cfg: TestConfig, workload, history: HistoryWriter, clock: Cl
     main = gen.clients(gen.TimeLimit(limit, gen.stagger_rate(cfg.rate, workload.generator({}))))
     parts = [main]
     if cfg.nemeses:
-        parts.append(gen.nemesis(gen.TimeLimit(limit, fault_cycle(cfg.nemeses,
-                                                                 cfg.nemesis_interval))))
+        parts.append(gen.nemesis(gen.TimeLimit(limit, fault_cycle(
+            cfg.nemeses, cfg.nemesis_interval, overlap=cfg.nemesis_overlap))))
 
     def final(ctx):
         built = workload.final_generator(history.recent())

@@ -1,7 +1,11 @@
 """The nemesis schedule and the dispatcher that carries it out.
 
 `fault_cycle(kinds, interval)` is a generator for the nemesis thread: wait `interval`,
-start a fault, wait `interval`, heal it, repeat. Kinds are taken in rounds, each round a
+start a fault, wait `interval`, heal it, repeat. With `overlap` (and two kinds or more)
+faults of two different kinds nest, as they do in Jepsen's combined packages: wait
+`interval`, start A, wait half, start B, wait half, heal B, wait half, heal A, repeat; a
+fault that needs another in force to matter (a clock step while a partition isolates a
+leader holding a lease) then gets it. Kinds are taken in rounds, each round a
 fresh shuffle of all of them, so every kind asked for is scheduled once before any is
 scheduled twice (a run long enough for k faults exercises min(k, len(kinds)) kinds). A
 final heal is not part of the schedule: the runner always heals everything itself.
@@ -44,7 +48,8 @@ class FaultRotation:
     kinds: tuple
     queue: tuple = ()
 
-    def op(self, ctx: Context):
+    def op(self, ctx: Context, avoid: str | None = None):
+        """The next start; never `avoid` (the kind still in force) when another exists."""
         thread = ctx.some_free_thread()
         if thread is None:
             return Pending(), self
@@ -53,6 +58,12 @@ class FaultRotation:
             round_ = list(self.kinds)
             ctx.rng.shuffle(round_)
             queue = tuple(round_)
+        if queue[0] == avoid and len(queue) > 1:
+            queue = (queue[1], queue[0], *queue[2:])
+        elif queue[0] == avoid and len(self.kinds) > 1:   # the round's last: take a new one
+            round_ = [k for k in self.kinds if k != avoid]
+            ctx.rng.shuffle(round_)
+            queue = (*round_, avoid)
         kind, rest = queue[0], queue[1:]
         op = {"type": "invoke", "process": ctx.process_of(thread), "time": ctx.time,
               "f": "start", "value": {"fault": kind, "action": "start"}}
@@ -62,52 +73,68 @@ class FaultRotation:
         return self
 
 
-def fault_cycle(kinds: list[str], interval_s: float) -> gen.Generator:
-    """Sleep, start, sleep, stop, forever (the caller bounds it with a TimeLimit).
+def fault_cycle(kinds: list[str], interval_s: float, overlap: bool = False) -> gen.Generator:
+    """Sleep, start, sleep, stop, forever (the caller bounds it with a TimeLimit); with
+    `overlap` and two kinds or more, two faults nest (see the module docstring).
 
-    The rotation's position survives across cycles because Cycle restarts each of its
-    parts from its start: it is held in a Limit-free wrapper that remembers it."""
+    The rotation's position survives across cycles because the cycle is one generator
+    that remembers it (Cycle would restart its parts from their starts)."""
     interval = int(interval_s * SECOND)
-    return _RotatingCycle(interval, FaultRotation(tuple(kinds)))
+    if overlap and len(set(kinds)) > 1:
+        half = interval // 2
+        steps = (("sleep", interval), ("start",), ("sleep", half), ("start",),
+                 ("sleep", half), ("stop",), ("sleep", half), ("stop",))
+    else:
+        steps = (("sleep", interval), ("start",), ("sleep", interval), ("stop",))
+    return _RotatingCycle(steps, FaultRotation(tuple(kinds)))
 
 
 @dataclass(frozen=True)
 class _RotatingCycle:
-    interval: int
+    steps: tuple
     rotation: FaultRotation
-    stage: int = 0          # 0 sleep, 1 start, 2 sleep, 3 stop
+    stage: int = 0
     current: object = None
+    in_force: str | None = None     # the kind started last in this cycle
 
     def _fresh(self, stage):
-        if stage in (0, 2):
-            return gen.Sleep(self.interval)
-        if stage == 3:
+        step = self.steps[stage]
+        if step[0] == "sleep":
+            return gen.Sleep(step[1])
+        if step[0] == "stop":
             return gen.Once({"f": "stop", "value": {"action": "stop"}})
         return None
 
+    def _with(self, **changes):
+        values = {"steps": self.steps, "rotation": self.rotation, "stage": self.stage,
+                  "current": self.current, "in_force": self.in_force, **changes}
+        return _RotatingCycle(**values)
+
     def op(self, ctx):
-        stage, current, rotation = self.stage, self.current, self.rotation
-        for _ in range(5):
-            if stage == 1:
-                res = rotation.op(ctx)
-                op, nxt = res
+        stage, current = self.stage, self.current
+        in_force = self.in_force
+        for _ in range(len(self.steps) + 1):
+            if self.steps[stage][0] == "start":
+                op, nxt = self.rotation.op(ctx, avoid=in_force)
                 if isinstance(op, Pending):
-                    return op, _RotatingCycle(self.interval, rotation, stage, None)
-                return op, _RotatingCycle(self.interval, nxt, 2, None)
+                    return op, self._with(stage=stage, current=None, in_force=in_force)
+                return op, self._with(rotation=nxt, stage=(stage + 1) % len(self.steps),
+                                      current=None, in_force=op["value"]["fault"])
             current = current if current is not None else self._fresh(stage)
             res = current.op(ctx)
             if res is None:
-                stage, current = (stage + 1) % 4, None
+                stage, current = (stage + 1) % len(self.steps), None
+                if stage == 0:
+                    in_force = None
                 continue
             op, nxt = res
-            return op, _RotatingCycle(self.interval, rotation, stage, nxt)
-        return Pending(), _RotatingCycle(self.interval, rotation, stage, current)
+            return op, self._with(stage=stage, current=nxt, in_force=in_force)
+        return Pending(), self._with(stage=stage, current=current, in_force=in_force)
 
     def update(self, ctx, event):
         if self.current is None:
             return self
-        return _RotatingCycle(self.interval, self.rotation, self.stage,
-                              self.current.update(ctx, event))
+        return self._with(current=self.current.update(ctx, event))
 
 
 class NemesisDispatcher:

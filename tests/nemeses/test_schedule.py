@@ -179,3 +179,30 @@ def test_a_fault_started_but_never_recorded_gets_its_start_recorded_before_its_e
     events = [(op["f"], op["value"]["phase"]) for op in run.history.read_back()]
     assert events == [("kill", "start"), ("kill", "end")]
     assert run.history.read_back()[0]["value"]["recorded_late"] is True
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_overlapping_faults_nest_two_different_kinds_half_an_interval_apart(seed):
+    kinds = ["partition", "clock", "kill"]
+    ops = simulate(gen.nemesis(gen.TimeLimit(56 * SECOND, fault_cycle(kinds, 10, overlap=True))),
+                   threads=0, nemesis=True, latency_ns=SECOND // 100, seed=seed)
+    actions = [op["value"]["action"] for op in ops]
+    assert actions == ["start", "start", "stop", "stop"] * 2
+    assert [round(op["time"] / SECOND) for op in ops] == [10, 15, 20, 25, 35, 40, 45, 50]
+    starts = [op["value"]["fault"] for op in ops if op["value"]["action"] == "start"]
+    assert starts[0] != starts[1] and starts[2] != starts[3]
+
+
+def test_overlap_with_one_kind_is_one_fault_at_a_time():
+    ops = simulate(gen.nemesis(gen.TimeLimit(41 * SECOND, fault_cycle(["kill"], 10, overlap=True))),
+                   threads=0, nemesis=True, latency_ns=SECOND // 100)
+    assert [op["value"]["action"] for op in ops] == ["start", "stop", "start", "stop"]
+
+
+def test_the_dispatcher_heals_nested_faults_innermost_first():
+    nemeses = {"partition": FakeNemesis("partition"), "clock": FakeNemesis("clock")}
+    d = NemesisDispatcher(nemeses, run=None, rng=random.Random(0))
+    d.invoke({"value": {"action": "start", "fault": "clock"}})
+    d.invoke({"value": {"action": "start", "fault": "partition"}})
+    assert d.invoke({"value": {"action": "stop"}})["f"] == "partition"
+    assert d.invoke({"value": {"action": "stop"}})["f"] == "clock"
