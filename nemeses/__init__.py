@@ -68,6 +68,15 @@ class FaultFailed(Exception):
         self.errors = errors
 
 
+class Unhealed(RuntimeError):
+    """heal_all could not heal some nodes: `what` failed on each, with the reason."""
+
+    def __init__(self, what: str, errors: dict[str, str]):
+        super().__init__(f"could not {what} on " +
+                         "; ".join(f"{n}: {e}" for n, e in sorted(errors.items())))
+        self.errors = errors
+
+
 def on_nodes(action, nodes: list[str]) -> tuple[list[str], dict[str, str]]:
     """Run `action(node)` on every node in parallel; never stops at the first error.
 

@@ -40,7 +40,7 @@ from harness.options import Option
 
 from clusters.daemon import DAEMON_ENV_FILE, detached
 
-from . import FaultFailed, on_nodes
+from . import FaultFailed, Unhealed, on_nodes
 from .process import ALL_TARGETS, choose_targets, target_problems
 
 NODE_DIR = "/run/harness-clock"
@@ -282,8 +282,7 @@ class ClockNemesis:
     def heal_all(self, run):
         errors = self._heal(run)
         if errors:
-            raise RuntimeError("could not reset the clock on " +
-                               "; ".join(f"{n}: {e}" for n, e in sorted(errors.items())))
+            raise Unhealed("reset the clock", errors)
 
     def in_force(self, run) -> dict[str, float]:
         """Every node's offset now (a strobing node: the offset it returns to)."""

@@ -39,7 +39,6 @@ import json
 import os
 import random
 import socket
-import stat
 import sys
 import threading
 import time

@@ -23,7 +23,7 @@ from harness.options import Option
 
 from clusters.daemon import detached
 
-from . import firewall
+from . import Unhealed, firewall
 
 CHAIN = "HARNESS-PACKET"
 QUEUE = 4711                       # the NFQUEUE number the delayer binds (any unused one)
@@ -124,8 +124,7 @@ class PacketNemesis:
     def heal_all(self, run):
         errors = self._heal(run)
         if errors:
-            raise RuntimeError("could not heal packet faults on " +
-                               "; ".join(f"{n}: {e}" for n, e in sorted(errors.items())))
+            raise Unhealed("heal packet faults", errors)
 
     def _heal(self, run) -> dict[str, str]:
         # Rules first (no packet is queued to a delayer about to go), then the delayers.

@@ -25,7 +25,7 @@ from typing import Iterable
 
 from harness.options import Option
 
-from . import firewall
+from . import Unhealed, firewall
 
 log = logging.getLogger(__name__)
 
@@ -175,8 +175,7 @@ class PartitionNemesis:
     def heal_all(self, run):
         errors = self._heal(run)
         if errors:
-            raise RuntimeError("could not heal the partition on " +
-                               "; ".join(f"{n}: {e}" for n, e in sorted(errors.items())))
+            raise Unhealed("heal the partition", errors)
 
     def _heal(self, run) -> dict[str, str]:
         errors = firewall.apply(run, "healing the partition",

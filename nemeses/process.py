@@ -13,7 +13,7 @@ import random
 
 from harness.options import Option
 
-from . import FaultFailed, on_nodes
+from . import FaultFailed, Unhealed, on_nodes
 
 TARGETS = ("one", "minority", "primaries")        # the default choice
 ALL_TARGETS = ("one", "minority", "majority", "all", "primaries")
@@ -90,7 +90,7 @@ class _ProcessFault:
         self.affected = []
         if errors:
             raise FaultFailed(f"healing {self.verb}", errors) if not done else \
-                RuntimeError("could not heal " + "; ".join(f"{n}: {e}" for n, e in errors.items()))
+                Unhealed(f"heal {self.verb}", errors)
 
 
 def _note(detail: dict, node: str, seen) -> None:
