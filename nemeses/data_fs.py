@@ -42,11 +42,14 @@ def socket_path(index: int) -> str:
 
 def mount_cmd(index: int, path: str, owner: str, seed: int) -> str:
     """Start the FUSE daemon for data directory `index` over `path` (emptied: the system
-    starts from nothing, as its own setup would), and wait until the mount is there."""
+    starts from nothing, as its own setup would), and wait until the mount is there.
+    Nothing to do when it is there already: both storage nemeses of one run share it."""
     backing = f"{STATE_DIR}/{index}/data"
     pid_file = f"{RUN_DIR}/{index}.pid"
     q = shlex.quote
-    return (f"mkdir -p {q(backing)} {q(path)} {RUN_DIR} && rm -rf {q(backing)}/* && "
+    return (f"if grep -q ' {path} fuse' /proc/mounts && [ -S {socket_path(index)} ]; then "
+            f"exit 0; fi; "
+            f"mkdir -p {q(backing)} {q(path)} {RUN_DIR} && rm -rf {q(backing)}/* && "
             f"chown {q(owner)}: {q(backing)} {q(path)} && "
             f"chmod --reference={q(path)} {q(backing)} && "
             f"(setsid python3 {CODE_DIR}/lazyfs.py mount {q(backing)} {q(path)} "

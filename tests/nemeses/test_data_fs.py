@@ -105,3 +105,14 @@ def test_disk_faults_are_set_on_the_targets_and_healed_with_a_restart():
 def test_a_disk_fault_that_does_nothing_is_refused():
     assert DiskNemesis(eio=0.0, delay=0.0).problems(5)
     assert not DiskNemesis(eio=0.0, delay=5.0).problems(5)
+
+
+def test_the_mount_command_does_nothing_where_the_file_system_is_already_there():
+    """lose-unfsynced and disk in one run each lay the file system: the second must find
+    the first's mount and socket and leave them alone (two stacked daemons fought over
+    one socket: the first real run of both together lost its control channel)."""
+    from nemeses.data_fs import mount_cmd, socket_path
+
+    cmd = mount_cmd(0, "/var/lib/x", "root", seed=0)
+    check = cmd.index(f"grep -q ' /var/lib/x fuse' /proc/mounts && [ -S {socket_path(0)} ]")
+    assert check < cmd.index("rm -rf") and cmd.index("exit 0") < cmd.index("setsid")
