@@ -104,8 +104,10 @@ def test_a_daemon_sees_the_offset_and_not_after_heal(docker_client):
 
 
 def test_raftkv_lease_reads_are_caught_when_the_leaders_clock_steps(docker_client, tmp_path):
-    """A targeted schedule (the leader's clock, then the leader cut off): the stale reads
-    are certain, so this checks the whole chain, not luck. Default runs: docs/faults.md."""
+    """A targeted schedule (the leader's clock, then the leader cut off) checks the whole
+    chain. Not every run of it is caught (measured: 4 of 5 and 5 of 5 at 60 s; a 40 s run
+    with seed 3 was valid once in CI), so up to three runs, stopping at the first caught
+    (--test-count): all three missing is about 1 in 100. Default runs: docs/faults.md."""
     store = str(tmp_path / "store")
     res = harness("test", "--system", "raftkv", "--system-opt", "lease-reads",
                   "--nemesis", "clock,partition", "--nemesis-opt", "clock.targets=primaries",
@@ -114,7 +116,7 @@ def test_raftkv_lease_reads_are_caught_when_the_leaders_clock_steps(docker_clien
                   # of draws (with the default 60 s, a 5.7 s strobe once did not).
                   "--nemesis-opt", "clock.strobe-delta=300000", "--nemesis-opt",
                   "partition.shapes=primaries", "--nemesis-interval", "5",
-                  "--time-limit", "40", "--seed", "3", "--store", store, timeout=400)
+                  "--time-limit", "40", "--test-count", "3", "--store", store, timeout=600)
     assert res.returncode == 1, res.stdout + res.stderr
     results = results_of(store)
     assert results["valid"] is False
