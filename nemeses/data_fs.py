@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from harness.errors import DeployError
 from harness.options import Option
 
-from . import FaultFailed, on_nodes
+from . import on_nodes
 from .process import TARGETS_OPTION, _ProcessFault
 
 LAZYFS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lazyfs.py")
@@ -179,6 +179,3 @@ class DiskNemesis(_DataFSFault):
         healed = self.each_dir(run, node, {"cmd": "heal"})
         run.system.start(run.cluster, node)     # in case an error crashed it
         return healed
-
-
-__all__ = ["LoseUnfsyncedNemesis", "DiskNemesis", "FaultFailed"]
