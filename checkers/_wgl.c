@@ -14,7 +14,8 @@
  *   events: list of (kind, op_id) in history order, kind 0 = call, 1 = return; an op whose
  *   outcome is unknown has a call and no return (it may take effect later, or never), and
  *   the search succeeds as soon as every op with a return is linearized
- *   native: None, or a native model's table (see native kv model below)
+ *   native: None, or a native model's program: ("kv", initial, table) (see the native kv
+ *   model below) or ("register", initial_id, table) (see the native register below)
  *   stop_at: None, or a buffer of one double: a second deadline (see search below)
  *   returns (status, iterations, best_prefix) with status
  *     1 linearizable, 0 not, -1 deadline (or stop_at) passed, -2 memory limit reached
@@ -151,7 +152,7 @@ static int memo_insert(Memo *m, const uint64_t *bits, uint64_t state) {
  * known) with fcode 0 get, 1 put, 2 append and str input/output. Semantics are those of
  * checkers.models.KV.step: states are strings interned here (as UTF-8 bytes, which are
  * equal exactly when the strings are), so a state id means the same string throughout one
- * search. A string that has no UTF-8 form (a lone surrogate) makes the caller fall back to
+ * search. (native = ("kv", initial, ops).) A string that has no UTF-8 form (a lone surrogate) makes the caller fall back to
  * the Python step. kv_step returns the next state id, -1 if illegal, -2 over the memory
  * share, -3 when out of memory. Touches no Python object: runs without the GIL. */
 typedef struct {
@@ -236,7 +237,7 @@ static int32_t kv_intern(NativeKV *kv, int32_t base, const char *tail, size_t ta
  * no error set), -1 on error (set). */
 static int kv_init(NativeKV *kv, PyObject *native, Py_ssize_t n, long long limit) {
     memset(kv, 0, sizeof(*kv));
-    PyObject *initial = PyTuple_GetItem(native, 0), *ops = PyTuple_GetItem(native, 1);
+    PyObject *initial = PyTuple_GetItem(native, 1), *ops = PyTuple_GetItem(native, 2);
     if (!initial || !ops) return -1;
     if (!PyList_Check(ops) || PyList_GET_SIZE(ops) != n) {
         PyErr_SetString(PyExc_ValueError, "native kv: one entry per op expected");
@@ -300,6 +301,64 @@ static int32_t kv_step(NativeKV *kv, int32_t state, int32_t op, long long limit)
     }
 }
 
+/* ---------------------------------------------------------------- native register */
+/* Models whose state is one value among those the ops name (register, cas-register,
+ * mutex), stepped in C: the caller interns the values as small ids (equal ids exactly
+ * when the values are equal as the model compares them), so a state id is a value id and
+ * each op is (code, a, b) over ids. native = ("register", initial_id, [(code, a, b), ...]).
+ * The codes (the model's step, per op, decided in Python by the model's `native`):
+ *   0 REG_ANY       legal, unchanged (a read whose result is unknown)
+ *   1 REG_EQUAL     legal iff state == a, unchanged (a read of a)
+ *   2 REG_SET       legal, becomes a (a write of a)
+ *   3 REG_SWAP      legal iff state == a, becomes b (a cas that completed, an acquire)
+ *   4 REG_MAYBE     state == a: becomes b; else legal, unchanged (a cas of unknown outcome)
+ *   5 REG_NOT_EQUAL legal iff state != a, unchanged (a cas known to have lost)
+ *   6 REG_ILLEGAL   never legal
+ * Touches no Python object after reg_init: runs without the GIL. */
+typedef struct { int32_t *code, *a, *b; } NativeRegister;
+
+static void reg_free(NativeRegister *r) { free(r->code); free(r->a); free(r->b); }
+
+/* Reads `table` (with the GIL). Returns 1 ready, -1 on error (set). */
+static int reg_init(NativeRegister *r, PyObject *table, Py_ssize_t n) {
+    r->code = malloc(n * sizeof(int32_t)); r->a = malloc(n * sizeof(int32_t));
+    r->b = malloc(n * sizeof(int32_t));
+    if (!r->code || !r->a || !r->b) { PyErr_NoMemory(); return -1; }
+    if (!PyList_Check(table) || PyList_GET_SIZE(table) != n) {
+        PyErr_SetString(PyExc_ValueError, "native register: one entry per op expected");
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *op = PyList_GET_ITEM(table, i);
+        if (!PyTuple_Check(op) || PyTuple_GET_SIZE(op) != 3) {
+            PyErr_SetString(PyExc_ValueError, "native register: (code, a, b) expected");
+            return -1;
+        }
+        r->code[i] = (int32_t)PyLong_AsLong(PyTuple_GET_ITEM(op, 0));
+        r->a[i] = (int32_t)PyLong_AsLong(PyTuple_GET_ITEM(op, 1));
+        r->b[i] = (int32_t)PyLong_AsLong(PyTuple_GET_ITEM(op, 2));
+        if (PyErr_Occurred()) return -1;
+        if (r->code[i] < 0 || r->code[i] > 6) {
+            PyErr_SetString(PyExc_ValueError, "native register: unknown op code");
+            return -1;
+        }
+    }
+    return 1;
+}
+
+static inline int32_t reg_step(const NativeRegister *r, int32_t state, int32_t op) {
+    int32_t a = r->a[op];
+    switch (r->code[op]) {
+    case 0: return state;
+    case 1: return state == a ? state : -1;
+    case 2: return a;
+    case 3: return state == a ? r->b[op] : -1;
+    case 4: return state == a ? r->b[op] : state;
+    case 5: return state != a ? state : -1;
+    default: return -1;
+    }
+}
+
 /* ---------------------------------------------------------------- search */
 typedef struct { int32_t node; int32_t state; int32_t forced; } Frame;
 
@@ -346,8 +405,8 @@ static PyObject *search(PyObject *self, PyObject *args) {
     int32_t *best = malloc((n + 1) * sizeof(int32_t));
     size_t words = (size_t)(n + 63) / 64;
     uint64_t *bits = calloc(words, sizeof(uint64_t));
-    StepCache cache; Memo memo; NativeKV kv;
-    int use_kv = 0, kv_inited = 0;
+    StepCache cache; Memo memo; NativeKV kv; NativeRegister reg = {NULL, NULL, NULL};
+    int use_kv = 0, kv_inited = 0, use_reg = 0;
     PyObject *result = NULL;
     PyThreadState *released = NULL;
     int cache_ok = step_cache_init(&cache, 1024) == 0, memo_ok = memo_init(&memo, words) == 0;
@@ -377,10 +436,23 @@ static PyObject *search(PyObject *self, PyObject *args) {
     }
     if (PyErr_Occurred()) goto done;
     if (native != Py_None) {
-        kv_inited = 1;
-        use_kv = kv_init(&kv, native, n, memory_limit);
-        if (use_kv < 0) goto done;
-        if (use_kv) init_state = 0;     /* the initial string is the native table's state 0 */
+        PyObject *kind = PyTuple_Check(native) && PyTuple_GET_SIZE(native) == 3
+                         ? PyTuple_GET_ITEM(native, 0) : NULL;
+        if (kind && PyUnicode_Check(kind) && PyUnicode_CompareWithASCIIString(kind, "kv") == 0) {
+            kv_inited = 1;
+            use_kv = kv_init(&kv, native, n, memory_limit);
+            if (use_kv < 0) goto done;
+            if (use_kv) init_state = 0;     /* the initial string is the native table's state 0 */
+        } else if (kind && PyUnicode_Check(kind) &&
+                   PyUnicode_CompareWithASCIIString(kind, "register") == 0) {
+            use_reg = reg_init(&reg, PyTuple_GET_ITEM(native, 2), n);
+            if (use_reg < 0) goto done;
+            init_state = PyLong_AsLong(PyTuple_GET_ITEM(native, 1));
+            if (PyErr_Occurred()) goto done;
+        } else {
+            PyErr_SetString(PyExc_ValueError, "native: (\"kv\" | \"register\", initial, table) expected");
+            goto done;
+        }
     }
 
     released = PyEval_SaveThread();
@@ -404,7 +476,9 @@ static PyObject *search(PyObject *self, PyObject *args) {
             if (twin != -1) { node = nxt[node]; continue; }
             int64_t key = (int64_t)state * n + op;
             int32_t next_state;
-            if (!step_cache_get(&cache, key, &next_state)) {
+            if (use_reg) {
+                next_state = reg_step(&reg, state, op);    /* cheaper than the cache */
+            } else if (!step_cache_get(&cache, key, &next_state)) {
                 if (use_kv) {
                     next_state = kv_step(&kv, state, op, memory_limit);
                     if (next_state == -3) {
@@ -485,6 +559,7 @@ done:
     if (cache_ok) { free(cache.keys); free(cache.vals); }
     if (memo_ok) { free(memo.arena); free(memo.table); }
     if (kv_inited) kv_free(&kv);
+    reg_free(&reg);
     if (have_stop) PyBuffer_Release(&stop_view);
     return result;
 }

@@ -192,6 +192,24 @@ class Model(Protocol):
 
     def describe_op(self, op: Operation) -> str: ...
 
+    # Optional: native(ops) -> a program the compiled core steps without Python or the
+    # GIL (("register", initial_id, [(code, a, b), ...]) or ("kv", initial, table); see
+    # checkers/_wgl.c), or None to step through `step`. It must mean exactly what `step`
+    # does on these ops: tests/checkers/test_native_models.py compares the two.
+
+
+# Op codes of the compiled core's native register (checkers/_wgl.c documents them).
+REG_ANY, REG_EQUAL, REG_SET, REG_SWAP, REG_MAYBE, REG_NOT_EQUAL, REG_ILLEGAL = range(7)
+
+
+class _ValueIds(dict):
+    """Small ids for values, equal exactly when the values are equal (dict semantics:
+    json_value forms hash and compare as the models compare them)."""
+
+    def __missing__(self, value):
+        self[value] = len(self)
+        return self[value]
+
 
 def _fmt(v: Any) -> str:
     if v is None:
@@ -238,6 +256,7 @@ class CASRegister:
 
     name = "cas-register"
     fs = ("read", "write", "cas")
+    has_cas = True
 
     def __init__(self, initial: Any = None):
         self.initial = initial
@@ -273,6 +292,26 @@ class CASRegister:
         """True for ops that never change the state (the search may place them greedily)."""
         return op.known and (op.f == "read" or op.output is CAS_FAILED)
 
+    def native(self, ops):
+        """The ops as the compiled core's register program (same meaning as `step`)."""
+        ids = _ValueIds()
+        initial = ids[self.initial]
+        table = []
+        for op in ops:
+            f = op.f
+            if f == "read":
+                table.append((REG_EQUAL, ids[op.output], 0) if op.known else (REG_ANY, 0, 0))
+            elif f == "write":
+                table.append((REG_SET, ids[op.input], 0))
+            elif f == "cas" and self.has_cas:
+                old, new = op.input
+                code = (REG_NOT_EQUAL if op.output is CAS_FAILED else
+                        REG_SWAP if op.known else REG_MAYBE)
+                table.append((code, ids[old], ids[new]))
+            else:
+                table.append((REG_ILLEGAL, 0, 0))
+        return ("register", initial, table)
+
     def describe_state(self, state):
         return _fmt(state)
 
@@ -298,11 +337,15 @@ class Register(CASRegister):
     """
 
     name = "register"
+    has_cas = False         # a cas is well formed but never legal
 
     def step(self, state, op):
         if op.f == "cas":
             return False, state
         return super().step(state, op)
+
+
+_KV_CODES = {"get": 0, "put": 1, "append": 2}
 
 
 class KV:
@@ -360,6 +403,27 @@ class KV:
 
     def is_observer(self, op):
         return op.known and op.f == "get"
+
+    def native(self, ops):
+        """The ops as the compiled core's kv program (same meaning as `step`), or None when
+        a value is not a string."""
+        initial = self.init()
+        if not isinstance(initial, str):
+            return None
+        table = []
+        for op in ops:
+            code = _KV_CODES.get(op.f)
+            if code is None:
+                return None
+            if code == 0:
+                if op.known and not isinstance(op.output, str):
+                    return None
+                table.append((0, "", op.output, op.known))
+            elif isinstance(op.input, str):
+                table.append((code, op.input, op.output, op.known))
+            else:
+                return None
+        return ("kv", initial, table)
 
     def describe_state(self, state):
         return repr(state)
@@ -489,6 +553,13 @@ class Mutex:
         if op.f == "release":
             return state, False
         return False, state
+
+    def native(self, ops):
+        """The ops as the compiled core's register program: free 0, held 1; acquire swaps
+        free for held and release held for free, whatever their outcome (as `step`)."""
+        swaps = {"acquire": (REG_SWAP, 0, 1), "release": (REG_SWAP, 1, 0)}
+        return ("register", int(bool(self.initial)),
+                [swaps.get(op.f, (REG_ILLEGAL, 0, 0)) for op in ops])
 
     def describe_state(self, state):
         return "held" if state else "free"
