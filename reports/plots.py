@@ -7,8 +7,8 @@ Size bounds, so a report of a long run stays small (each plot says when it appli
   computed from every op;
 * throughput: at most `THROUGHPUT_BUCKETS` buckets (1 s, or wider for long runs);
 * timeline: at most `TIMELINE_LANES` lanes and `TIMELINE_COLUMNS` columns: each lane is
-  cut into columns, a column takes the worst outcome of the ops in it (info > fail > ok),
-  and runs of equal columns are one bar; the columns are widened so that there are at
+  cut into columns, a column is info if any op in it ended info, else ok, fail, or
+  ok+fail when it holds both, and runs of equal columns are one bar; the columns are widened so that there are at
   most `TIMELINE_BARS` bars (about 20 bytes each) even when outcomes alternate.
 
 Every string from the history (fault kinds, processes, f) is escaped here; the output is
@@ -261,6 +261,21 @@ def _process_order(process) -> tuple:
     return (not number, int(text) if number else 0, text)
 
 
+# A timeline column's colour. A failed op is a definite outcome (it did not happen: a cas
+# that lost, a read refused), common in a healthy run, so a column of mostly ok ops with
+# some failed ones is "ok+fail", not painted red as a worst-outcome rule painted every
+# column of a healthy register run; an indeterminate (info) op is rare and always shown.
+TIMELINE_KINDS = {"ok": COLORS["ok"], "ok+fail": "#a9e34b", "fail": COLORS["fail"],
+                  "info": COLORS["info"]}
+
+
+def _column_kind(counts: dict) -> str:
+    outcomes = {outcome for _, outcome in counts}
+    if "info" in outcomes:
+        return "info"
+    return "ok+fail" if len(outcomes) == 2 else outcomes.pop()
+
+
 def timeline_svg(history: list[dict], lanes: int = TIMELINE_LANES,
                  columns: int = TIMELINE_COLUMNS, px_per_s: float = 40.0) -> str:
     """Every client op on its process's lane (Jepsen's timeline), coloured by outcome, with
@@ -285,27 +300,24 @@ def timeline_svg(history: list[dict], lanes: int = TIMELINE_LANES,
     cols = max(1, min(columns, int(frame.pw), int(t_max / 0.05),
                       max(50, TIMELINE_BARS // max(1, len(processes)))))
     col_s = t_max / cols
-    rank = {"ok": 0, "fail": 1, "info": 2}
-    outcome_of = {v: k for k, v in rank.items()}
+    bars: dict[str, list[str]] = {kind: [] for kind in TIMELINE_KINDS}
+    titled: list[str] = []
     out = frame.open("operations per process over time") + frame.bands(periods)
     out += frame.time_axis()
-    bars: dict[str, list[str]] = {typ: [] for typ in rank}
-    titled: list[str] = []
     for i, process in enumerate(processes):
         yy = frame.top + i * lane_h
         out.append(f'<text x="{left - 5}" y="{yy + 10}" text-anchor="end">'
                    f'{escape(str(process))}</text>')
-        columns_of: dict[int, list] = {}      # column -> [worst rank, {(f, outcome): n}]
+        columns_of: dict[int, dict] = {}      # column -> {(f, outcome): n}
         for t0, t1, typ, invoke, _ in by_process[process]:
-            r = rank.get(typ, 2)
-            key = (str(invoke.get("f")), typ)
+            key = (str(invoke.get("f")), typ if typ in ("ok", "fail") else "info")
             for c in range(int(t0 / col_s), min(cols - 1, int(t1 / col_s)) + 1):
-                cell = columns_of.setdefault(c, [r, {}])
-                cell[0] = max(cell[0], r)
-                cell[1][key] = cell[1].get(key, 0) + 1
-        runs: list[list] = []                 # [first column, last column, rank, counts]
+                counts = columns_of.setdefault(c, {})
+                counts[key] = counts.get(key, 0) + 1
+        runs: list[list] = []                 # [first column, last column, kind, counts]
         for c in sorted(columns_of):
-            r, counts = columns_of[c]
+            counts = columns_of[c]
+            r = _column_kind(counts)
             if runs and runs[-1][2] == r and runs[-1][1] == c - 1:
                 runs[-1][1] = c
                 for k, v in counts.items():
@@ -315,24 +327,24 @@ def timeline_svg(history: list[dict], lanes: int = TIMELINE_LANES,
         for first, last, r, counts in runs:
             x0, x1 = frame.x(first * col_s), frame.x((last + 1) * col_s)
             width = max(1, round(x1 - x0))
-            if outcome_of[r] == "info":    # rare and worth a look: says what is in it
+            if r == "info":                # rare and worth a look: says what is in it
                 what = ", ".join(f"{n} {f} {t}" for (f, t), n in sorted(counts.items())[:6])
                 titled.append(f'<rect x="{x0:.0f}" y="{yy + 2}" width="{width}" '
                               f'height="{lane_h - 4}" fill="{COLORS["info"]}"><title>process '
                               f'{escape(str(process))} {first * col_s:.2f}-'
                               f'{(last + 1) * col_s:.2f}s: {escape(what)}</title></rect>')
             else:                          # one path per outcome: ~20 bytes a bar
-                bars[outcome_of[r]].append(f"M{x0:.0f} {yy + 2}h{width}v{lane_h - 4}h-{width}z")
-    for typ, drawn in bars.items():
+                bars[r].append(f"M{x0:.0f} {yy + 2}h{width}v{lane_h - 4}h-{width}z")
+    for kind, drawn in bars.items():
         if drawn:
-            out.append(f'<path d="{"".join(drawn)}" fill="{COLORS[typ]}"/>')
+            out.append(f'<path d="{"".join(drawn)}" fill="{TIMELINE_KINDS[kind]}"/>')
     out += titled
     total_bars = sum(len(b) for b in bars.values()) + len(titled)
     out += frame.close()
     legend = " ".join(f'<span class="swatch" style="background:{c}"></span>{t}'
-                      for t, c in COLORS.items()) + fault_legend(periods)
+                      for t, c in TIMELINE_KINDS.items()) + fault_legend(periods)
     note = (f" {len(processes)} processes" + (f" (and {len(hidden)} more not drawn)" if hidden else "")
-            + f"; one column = {col_s * 1000:.0f} ms, coloured by its worst outcome "
-            f"(info &gt; fail &gt; ok); {total_bars:,} bars")
+            + f"; one column = {col_s * 1000:.0f} ms: info if any op in it ended info, else "
+            f"ok, fail, or ok+fail when both; {total_bars:,} bars")
     return ('<div class="scroll">' + "\n".join(out) + "</div>"
             + f'<div class="legend">{legend} <span class="muted">{note}</span></div>')
