@@ -144,7 +144,7 @@ except ImportError:  # the compiled core is optional: same verdicts, slower
     _wgl = None
 
 ENGINES = ("auto", "c", "python")
-ROUND_BUDGETS_S = (0.005, 0.1, 2.0, None)
+ROUND_BUDGETS_S = (0.002, 0.1, 2.0, None)
 DEFAULT_MEMORY_LIMIT = 1 << 30
 
 
@@ -444,7 +444,11 @@ def _message(model, blocking, prefix, state, frontier) -> str:
             f"is {state}")
 
 
-FRONTIER_BUDGET = 5_000
+# Configurations the frontier may explore per reported failure. Of the 60 failures the
+# corpora's invalid histories report (Porcupine etcd and kv, Knossos, c50-bad), 57 are
+# complete within 1,000 and 2,000, 58 within 5,000, 59 within 20,000; 5,000 cost 1.7x
+# the time of 2,000 for that one (frontiers in completion-order dives, measured).
+FRONTIER_BUDGET = 2_000
 
 
 def failure_frontier(model: Model, ops: list[Operation], blocking: Operation,
@@ -487,8 +491,9 @@ def failure_frontier(model: Model, ops: list[Operation], blocking: Operation,
             mask |= 1 << by_invoke[at]
             at += 1
         enabled_below.append(mask)
-    enabled_below.append((1 << len(order)) - 1)     # every known op in: all are enabled
-    n_known = len(known)
+    # past the known ops (every one in), all are enabled: one entry per bit, so the
+    # lowest unset bit indexes it directly
+    enabled_below.extend([(1 << len(order)) - 1] * (len(order) - len(known) + 1))
     step = model.step
     start = (0, model.init())
     seen = {start}
@@ -500,19 +505,17 @@ def failure_frontier(model: Model, ops: list[Operation], blocking: Operation,
         settled = linearized & must == must
         if settled:
             states.add(state)
-        lowest_unset = (~linearized & (linearized + 1)).bit_length() - 1
-        enabled = enabled_below[min(lowest_unset, n_known)] & ~linearized
+        enabled = enabled_below[(~linearized & (linearized + 1)).bit_length() - 1] & ~linearized
         while enabled:     # highest bit first: the op completing first is tried first
             index = enabled.bit_length() - 1
-            bit = 1 << index
-            enabled ^= bit
+            enabled ^= 1 << index
             op = order[index]
             legal, new_state = step(state, op)
             if not legal:
                 continue
             if settled:
                 could_go_next.add(op.id)
-            nxt = (linearized | bit, new_state)
+            nxt = (linearized | 1 << index, new_state)
             if nxt not in seen:
                 if len(seen) >= budget:
                     complete = False
@@ -612,7 +615,7 @@ class _RoundRunner:
 
 
 SETTLED_BUDGET_S = 0.005
-SETTLED_LOOK_S = 0.01
+SETTLED_LOOK_S = 0.003
 
 
 def resolve_model(model_name: str | None, init: Any = None,
@@ -699,11 +702,14 @@ def _check_history(history, model_name, time_limit_s, model, semantics, engine,
     # Rounds of growing per-key budgets: cheap keys finish first, and once one key is
     # proven not linearizable the verdict cannot change, so (unless `exhaustive`) the
     # keys still unfinished are left unchecked instead of searched for minutes. A key
-    # restarted in a later round costs at most the sum of its earlier budgets (5 ms for
-    # one that needs under 0.1 s, 105 ms under 2 s): a first round of 5 ms finds a cheap
-    # violation early, and budgets 20x apart waste less than the 10x of before (measured
-    # on Porcupine's c50-ok, whose two hard keys need ~70 ms each: 91-154 ms against
-    # 147-174 ms with 2 jobs, same run, load average 5-6 on 2 shared cores).
+    # restarted in a later round costs at most the sum of its earlier budgets (2 ms for
+    # one that needs under 0.1 s, 102 ms under 2 s): a first round of 2 ms finds a cheap
+    # violation early, and budgets 20x apart or more waste less than the 10x of before
+    # (measured on Porcupine's c50-ok, whose two hard keys need ~70 ms each: 91-154 ms
+    # against 147-174 ms with 2 jobs, same run, load average 5-6 on 2 shared cores).
+    # Against a first round of 5 ms and a quick look of 10 ms, 2 ms and 3 ms took
+    # c50-bad from 26.9 to 16.9 ms and left c50-ok at 108-110 ms (best of 7, same run,
+    # load average 2.2); a first round of 1 ms was no faster and cost c50-ok 12 ms more.
     for budget in ROUND_BUDGETS_S:
         unfinished = []
         outcomes = runner.run_round(pending, budget, on_done)
