@@ -505,7 +505,12 @@ def failure_frontier(model: Model, ops: list[Operation], blocking: Operation,
     # did, spent all of c50-bad's budget far from them and found no state).
     known = sorted((op for op in candidates if op.known), key=lambda op: op.complete_index)
     order = known + [op for op in candidates if not op.known]
-    must = (1 << sum(1 for op in known if op.complete_index < deadline)) - 1
+    n_must = sum(1 for op in known if op.complete_index < deadline)
+    if n_must >= budget or len(order) > 4 * budget:
+        # Out of reach: each configuration adds one op, so none holding the n_must ops
+        # is found within the budget; and the bit masks below cost candidates squared.
+        return {"states": set(), "could_go_next": set(), "complete": False}
+    must = (1 << n_must) - 1
     by_invoke = sorted(range(len(order)), key=lambda i: order[i].invoke_index)
     enabled_below = []          # [j]: the ops invoked before known[j] completes
     mask, at = 0, 0

@@ -78,3 +78,19 @@ def test_the_frontier_matches_the_brute_force_on_random_histories():
                 assert (frontier["states"], frontier["could_go_next"]) == (states, could), history
                 compared += 1
     assert compared > 1000
+
+
+def test_a_failure_after_a_long_key_history_costs_no_frontier_search():
+    """100,000 sequential writes then a read of a value never written: no configuration
+    holding the 100,000 ops that must come first is within the budget, so the frontier
+    gives up at once (it used to build a mask per op over every op: quadratic)."""
+    history = []
+    for i in range(100_000):
+        history += [{"index": 2 * i, "type": "invoke", "process": 0, "f": "write", "value": i},
+                    {"index": 2 * i + 1, "type": "ok", "process": 0, "f": "write", "value": i}]
+    history += [{"index": 200_000, "type": "invoke", "process": 1, "f": "read", "value": None},
+                {"index": 200_001, "type": "ok", "process": 1, "f": "read", "value": -1}]
+    model = make_model("cas-register")
+    [ops] = operations_from_history(history, model=model).values()
+    frontier = failure_frontier(model, ops, ops[-1])
+    assert frontier == {"states": set(), "could_go_next": set(), "complete": False}
