@@ -468,10 +468,11 @@ def _message(model, blocking, prefix, state, frontier) -> str:
 
 
 # Configurations the frontier may explore per reported failure. Of the 60 failures the
-# corpora's invalid histories report (Porcupine etcd and kv, Knossos, c50-bad), 57 are
-# complete within 1,000 and 2,000, 58 within 5,000, 59 within 20,000; 5,000 cost 1.7x
-# the time of 2,000 for that one (frontiers in completion-order dives, measured).
-FRONTIER_BUDGET = 2_000
+# corpora's invalid histories report (Porcupine etcd and kv, Knossos, c50-bad), 55 are
+# complete within 500, 57 within 1,000 and 2,000, 58 within 5,000, 59 within 20,000
+# (frontiers in completion-order dives, measured); each 1,000 costs about 2 ms where the
+# search is wide (c50-bad).
+FRONTIER_BUDGET = 1_000
 
 
 def failure_frontier(model: Model, ops: list[Operation], blocking: Operation,
