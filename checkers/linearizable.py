@@ -217,10 +217,18 @@ class _CompiledSearch:
     def __init__(self, model: Model, ops: list[Operation], memory_limit: int):
         self.model, self.ops, self.memory_limit = model, ops, memory_limit
         self.n = n = len(ops)
+        self.concurrency = 0
         if n == 0:
             return
         events, self.twin_prev, self.observer = _prepare(ops, model)
         self.events = [(kind, op_id) for _, kind, op_id in events]
+        # The most ops open at once (unknown ones stay open): the search's cost grows
+        # exponentially with it and only linearly with the length.
+        open_now = self.concurrency = 0
+        for kind, _ in self.events:
+            open_now += 1 if kind == 0 else -1
+            if open_now > self.concurrency:
+                self.concurrency = open_now
         self.native = _native_model(model, ops)
         # the Python step, also when native: the core falls back to it for a kv string
         # with no UTF-8 form
@@ -632,10 +640,12 @@ class _RoundRunner:
         # This thread prepares each key's search (Python, with the GIL) and the pool runs
         # them (the core, without it), a few keys ahead at most. Preparing on the pool's
         # threads made 10,000 small keys take 1.8-2.5 s on 2 threads against 0.9-1.1 s
-        # on one (the Python halves only contended for the GIL). Each key is first
-        # searched here for INLINE_BUDGET_S: most keys of a big history finish in far
-        # less, and a hand-off costs more than their search (0.92 s against 0.71 s for
-        # those 10,000 keys when every key was handed off); the rest go to the pool.
+        # on one (the Python halves only contended for the GIL). A key with few ops open
+        # at once is first searched here for INLINE_BUDGET_S: such keys (most keys of a
+        # big history) finish in far less, and a hand-off costs more than their search
+        # (0.92 s against 0.71 s for those 10,000 keys when every key was handed off);
+        # the rest go to the pool at once (a wide key rarely finishes so soon, and the
+        # search would start again there).
         pool = _search_pool(self.jobs)
         outcomes: dict = {}
         pending: set = set()
@@ -656,12 +666,13 @@ class _RoundRunner:
                     continue
                 search = _CompiledSearch(self.models[key], self.partitions[key],
                                          self.memory_limit)
-                quick = INLINE_BUDGET_S if budget is None else min(budget, INLINE_BUDGET_S)
-                outcome = self.run_key(key, quick, search)
-                if outcome != "round-timeout" or quick == budget:
-                    outcomes[key] = outcome
-                    on_done(outcome)
-                    continue
+                if search.concurrency <= INLINE_MAX_CONCURRENCY:
+                    quick = INLINE_BUDGET_S if budget is None else min(budget, INLINE_BUDGET_S)
+                    outcome = self.run_key(key, quick, search)
+                    if outcome != "round-timeout" or quick == budget:
+                        outcomes[key] = outcome
+                        on_done(outcome)
+                        continue
                 pending.add(pool.submit(self.run_prepared, key, budget, search))
                 if len(pending) >= self.jobs * 4:
                     finished, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -699,6 +710,7 @@ def _search_pool(jobs: int) -> ThreadPoolExecutor:
 
 SETTLED_BUDGET_S = 0.005
 INLINE_BUDGET_S = 0.0005
+INLINE_MAX_CONCURRENCY = 8
 SETTLED_LOOK_S = 0.003
 
 
