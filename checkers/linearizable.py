@@ -386,18 +386,27 @@ def check_operations_python(model: Model, ops: list[Operation], deadline: float,
     return {"valid": True, "ops": n, "iterations": iterations}
 
 
+PREFIX_KEPT = 100
+
+
 def explain(model: Model, ops: list[Operation], prefix: list[int]) -> dict:
     """Why the search failed, from the longest linearizable prefix it found.
 
     After that prefix, the earliest-completing op not in it is the one that cannot be
     linearized: every op invoked before that completion is a candidate to go next, and
     none of them is legal in the state the prefix leaves (or each leads to a dead end).
+
+    The result keeps the prefix's last PREFIX_KEPT ops (`prefix_length` counts them all)
+    and the state before and after each: a failure late in a long key would otherwise
+    carry the whole key into results.json.
     """
     state = model.init()
-    states = [model.describe_state(state)]
-    for op_id in prefix:
+    kept_from = max(0, len(prefix) - PREFIX_KEPT)
+    states = [model.describe_state(state)] if kept_from == 0 else []
+    for i, op_id in enumerate(prefix):
         _, state = model.step(state, ops[op_id])
-        states.append(model.describe_state(state))
+        if i + 1 >= kept_from:
+            states.append(model.describe_state(state))
     done = set(prefix)
     remaining = [op for op in ops if op.id not in done]
     blocking = min((op for op in remaining if op.complete_index is not None),
@@ -416,10 +425,11 @@ def explain(model: Model, ops: list[Operation], prefix: list[int]) -> dict:
     return {
         "op": describe(blocking) if blocking else None,
         "state": model.describe_state(state),
-        "linearized_prefix": [describe(ops[i]) for i in prefix],
+        "linearized_prefix": [describe(ops[i]) for i in prefix[kept_from:]],
+        "prefix_length": len(prefix),
         "prefix_states": states,
         "concurrent": [describe(op) for op in concurrent[:20]],
-        "message": _message(model, blocking, prefix, model.describe_state(state), None),
+        "message": _message(model, blocking, len(prefix), model.describe_state(state), None),
     }
 
 
@@ -437,9 +447,9 @@ def with_frontier(model: Model, ops: list[Operation], failure: dict) -> dict:
     frontier = failure_frontier(model, ops, blocking)
     out = {**failure, "possible_states": _possible_states(model, frontier)[:50],
            "possible_states_complete": frontier["complete"]}
-    prefix = failure.get("linearized_prefix") or []
     state_text = (failure.get("prefix_states") or [failure.get("state")])[-1]
-    out["message"] = _message(model, blocking, prefix, state_text, frontier)
+    out["message"] = _message(model, blocking, failure.get("prefix_length", 0), state_text,
+                              frontier)
     if frontier["complete"]:
         concurrent = failure.get("concurrent") or []
         could = frontier["could_go_next"]
@@ -460,8 +470,9 @@ def _possible_states(model, frontier) -> list[str]:
     return sorted({model.describe_state(st) for st in frontier["states"]}, key=order)
 
 
-def _message(model, blocking, prefix, state, frontier) -> str:
-    """`state` is the state after the longest prefix, as the model describes it."""
+def _message(model, blocking, prefix_length, state, frontier) -> str:
+    """`state` is the state after the longest prefix (`prefix_length` ops), as the model
+    describes it."""
     if blocking is None:
         return "no linearization found"
     message = f"{model.describe_op(blocking)} (process {blocking.process}) cannot be linearized: "
@@ -470,8 +481,8 @@ def _message(model, blocking, prefix, state, frontier) -> str:
         shown = ", ".join(possible[:10]) + (f" (and {len(possible) - 10} more)"
                                             if len(possible) > 10 else "")
         return (message + f"by its completion the state can only be {shown} "
-                f"(after the longest linearizable prefix, {len(prefix)} ops, it is {state})")
-    return (message + f"after the longest linearizable prefix ({len(prefix)} ops) the state "
+                f"(after the longest linearizable prefix, {prefix_length} ops, it is {state})")
+    return (message + f"after the longest linearizable prefix ({prefix_length} ops) the state "
             f"is {state}")
 
 

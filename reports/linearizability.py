@@ -66,7 +66,7 @@ def _layout(ops: list[tuple[str, dict]]) -> tuple[dict, float]:
 def failure_svg(failure: dict, max_width: int = 1300) -> str:
     prefix = failure.get("linearized_prefix") or []
     shown_prefix = prefix[-PREFIX_SHOWN:]
-    first_number = len(prefix) - len(shown_prefix) + 1
+    first_number = failure.get("prefix_length", len(prefix)) - len(shown_prefix) + 1
     blocking = failure.get("op")
     ops = ([("prefix", op) for op in shown_prefix]
            + [("candidate", op) for op in failure.get("concurrent") or []]

@@ -94,3 +94,28 @@ def test_a_failure_after_a_long_key_history_costs_no_frontier_search():
     [ops] = operations_from_history(history, model=model).values()
     frontier = failure_frontier(model, ops, ops[-1])
     assert frontier == {"states": set(), "could_go_next": set(), "complete": False}
+
+
+def test_a_long_prefix_is_kept_short_in_the_result_and_counted_whole():
+    """The failure after 5,000 writes keeps the last PREFIX_KEPT prefix ops with their
+    states, counts them all, and the message and report number them from the real start."""
+    from checkers.linearizable import PREFIX_KEPT, check_history
+    from reports import html
+
+    history = []
+    for i in range(5_000):
+        history += [{"index": 2 * i, "type": "invoke", "process": 0, "f": "write", "value": i},
+                    {"index": 2 * i + 1, "type": "ok", "process": 0, "f": "write", "value": i}]
+    history += [{"index": 10_000, "type": "invoke", "process": 1, "f": "read", "value": None},
+                {"index": 10_001, "type": "ok", "process": 1, "f": "read", "value": -1}]
+    result = check_history(history, model_name="cas-register")
+    [failure] = result["failures"]
+    assert failure["prefix_length"] == 5_000
+    assert len(failure["linearized_prefix"]) == PREFIX_KEPT
+    assert len(failure["prefix_states"]) == PREFIX_KEPT + 1
+    assert failure["linearized_prefix"][-1]["value"] == 4_999
+    assert failure["prefix_states"][-1] == "4999" and failure["prefix_states"][0] == "4899"
+    assert "(5000 ops)" in failure["message"]
+    page = html.render(title="t", config={"seed": 1}, history=history,
+                       results={"valid": False, "linearizable": result})
+    assert "of 5000 ops" in page and '<ol start="4989">' in page
