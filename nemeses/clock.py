@@ -20,10 +20,10 @@ strobe's range (`strobe`), so the report can draw each node's clock over time.
 
 What it reaches: libfaketime replaces the libc clock functions, so it acts on programs
 that read the clock through libc and not on Go binaries (etcd), which read it through the
-vDSO themselves: a system declares the capability `clock` (raftkv, sqldb). Not pgha: the
-first faked process (its root wrapper) creates libfaketime 0.9.10's semaphore in /dev/shm
-with mode 0600, and Patroni, once it has dropped to the postgres user, cannot open it and
-exits ("sem_open failed ... Permission denied"); 0.9.10 has no switch to disable it. Only CLOCK_REALTIME is faked (FAKETIME_DONT_FAKE_MONOTONIC=1): a real monotonic
+vDSO themselves: a system declares the capability `clock` (raftkv, sqldb, pgha).
+libfaketime 0.9.10 in a root process makes a semaphore only root can open and names it to
+the children, so a system whose daemon drops privileges loads it only after (pgha's start
+command does: docs/faults.md). Only CLOCK_REALTIME is faked (FAKETIME_DONT_FAKE_MONOTONIC=1): a real monotonic
 clock never steps, and a faked one stalls asyncio timers for as long as it was stepped
 back (docs/faults.md has the measurements). The clock a step acts on is the one wall-clock
 leases, timestamps and TTLs are computed on, as with Jepsen's clock nemesis.

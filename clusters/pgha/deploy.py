@@ -143,7 +143,8 @@ class PgHA(PidFileDaemon):
     # raises ttl to 20): a fault shorter than that never shows one. 20 s lets a paused or
     # killed primary be replaced (Patroni 3) and the new primary serve before it heals.
     default_nemesis_interval = 20.0
-    capabilities = frozenset({"kill", "pause", "primaries", "log-files", "health", "data-dirs"})
+    capabilities = frozenset({"kill", "pause", "primaries", "log-files", "health", "data-dirs",
+                              "clock"})
     # PostgreSQL's data directory lives inside (Patroni may remove and recreate it).
     data_dirs = (("/var/lib/postgresql", "postgres"),)
     options = (
@@ -220,8 +221,15 @@ class PgHA(PidFileDaemon):
 
     def start_command(self, cluster, node) -> str:
         # YAML is a superset of JSON: the config file is JSON.
-        wrapper = (f"echo $$ > {PID_FILE}; exec setpriv --reuid postgres --regid postgres "
-                   f"--init-groups {PATRONI_COMMANDS[self.patroni]} {CONFIG}")
+        # A preloaded library (the clock nemesis's libfaketime, through the daemon
+        # environment) must reach Patroni as postgres with no semaphore of root's named:
+        # libfaketime 0.9.10 in a root process (setsid, this shell) makes its semaphore
+        # there, mode 0600, and names it to the children (FAKETIME_SHARED), which as
+        # postgres could not open it and exited. So setpriv runs with LD_PRELOAD empty and
+        # Patroni gets the library back without that name: it makes its own, as postgres.
+        wrapper = (f"echo $$ > {PID_FILE}; preload=\"$LD_PRELOAD\"; LD_PRELOAD= exec setpriv "
+                   f"--reuid postgres --regid postgres --init-groups env -u FAKETIME_SHARED "
+                   f"LD_PRELOAD=\"$preload\" {PATRONI_COMMANDS[self.patroni]} {CONFIG}")
         return detached(f"sh -c '{wrapper}'", PID_FILE, PATRONI_LOG)
 
     def kill(self, cluster, node) -> None:

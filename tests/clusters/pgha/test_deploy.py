@@ -45,7 +45,10 @@ def test_patroni_runs_as_postgres_detached_with_a_pid_file():
     PgHA().start(cluster, "n1")
     (node, cmd), = cluster.remote.commands
     assert node == "n1" and "setsid" in cmd and PID_FILE in cmd
-    assert "setpriv --reuid postgres --regid postgres --init-groups patroni " + CONFIG in cmd
+    assert ("setpriv --reuid postgres --regid postgres --init-groups env -u FAKETIME_SHARED "
+            'LD_PRELOAD="$preload" patroni ' + CONFIG) in cmd
+    # a preloaded library (the clock fault's) is loaded by Patroni only, not as root
+    assert 'preload="$LD_PRELOAD"; LD_PRELOAD= exec setpriv' in cmd
 
 
 @pytest.mark.parametrize("method, signal", [("kill", "KILL"), ("pause", "STOP"),
