@@ -614,6 +614,7 @@ class _RoundRunner:
         self.models, self.partitions = models, partitions
         self.deadline, self.engine, self.memory_limit = deadline, engine, memory_limit
         self.jobs, self.exhaustive = jobs, exhaustive
+        self.compiled = engine == "c" or (engine == "auto" and _wgl is not None)
         self.look_ends: float | None = None      # set once a violation settles the verdict
         self.lock = threading.Lock()
         self.in_flight: dict[Any, array] = {}
@@ -642,7 +643,7 @@ class _RoundRunner:
         return outcome
 
     def run_round(self, keys, budget, on_done) -> dict:
-        if self.jobs <= 1 or len(keys) <= 1:
+        if not self.compiled:                   # the Python search: one thread, inline
             outcomes = {}
             for key in keys:
                 outcomes[key] = self.run_key(key, budget)
@@ -656,7 +657,10 @@ class _RoundRunner:
         # big history) finish in far less, and a hand-off costs more than their search
         # (0.92 s against 0.71 s for those 10,000 keys when every key was handed off);
         # the rest go to the pool at once (a wide key rarely finishes so soon, and the
-        # search would start again there).
+        # search would start again there). With one job too, a long search runs on the
+        # pool's thread while this one waits: the core holds no GIL and checks no signal,
+        # so a search run here let Ctrl-C wait until it ended (7 s on a hot key); a wait
+        # is interrupted at once, and the searches are then stopped.
         pool = _search_pool(self.jobs)
         outcomes: dict = {}
         pending: set = set()
@@ -685,7 +689,7 @@ class _RoundRunner:
                         on_done(outcome)
                         continue
                 pending.add(pool.submit(self.run_prepared, key, budget, search))
-                if len(pending) >= self.jobs * 4:
+                if len(pending) >= (1 if self.jobs == 1 else self.jobs * 4):
                     finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                     collect(finished)
             collect(as_completed(pending))

@@ -13,7 +13,7 @@ from array import array
 
 import pytest
 
-from checkers.linearizable import (SearchTimeout, check_history, check_operations,
+from checkers.linearizable import (SearchTimeout, _search_pool, check_history, check_operations,
                                    compiled_core_available, operations_from_history)
 from checkers.models import make_model
 from harness.formats import load
@@ -186,3 +186,52 @@ def test_a_kv_string_without_utf8_form_is_stepped_in_python_with_the_same_verdic
     assert verdicts == {"c": False, "python": False}
     history[3]["value"] = lone
     assert check_history(history, "kv", engine="c")["valid"] is True
+
+
+def _explosive_history(writers: int = 40) -> list[dict]:
+    """One key: `writers` crashed writes of distinct values (each may take effect at any
+    time, or never), then reads of 0, 1, ..., and 0 again, which nothing explains: the
+    search must try every subset of the writes before each read (about 2^40)."""
+    history = [{"type": "invoke", "process": p, "f": "write", "value": p} for p in range(writers)]
+    history += [{"type": "info", "process": p, "f": "write", "value": p} for p in range(writers)]
+    for v in list(range(writers)) + [0]:
+        history += [{"type": "invoke", "process": 1000, "f": "read", "value": None},
+                    {"type": "ok", "process": 1000, "f": "read", "value": v}]
+    for i, op in enumerate(history):
+        op["index"] = i
+    return history
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_ctrl_c_stops_a_long_search_at_once(jobs):
+    """The core checks no signal (it runs without the GIL), so the search runs on a pool
+    thread while the caller waits: Ctrl-C interrupts the wait and the search is stopped.
+    Searched on the caller's thread, it ran on to its limits first (7 s on a hot key)."""
+    import signal
+    import threading
+    import time
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    # past the bounded rounds (2 ms, 0.1 s, 2 s), in the last, unbounded one
+    signal.setitimer(signal.ITIMER_REAL, 2.5)
+    started = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            check_history(_explosive_history(), "cas-register", time_limit_s=600,
+                          memory_limit=1 << 31, jobs=jobs)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    # A hang guard, not a speed target: stopped, it ends within a millisecond of the
+    # signal; run on, the search fills its 2 GiB (10 s or more).
+    assert time.monotonic() - started < 2.5 + 5
+    # and no search is left running on the pool: every thread takes a new task
+    barrier = threading.Barrier(jobs + 1)
+    pool = _search_pool(jobs)
+    tasks = [pool.submit(barrier.wait, 10) for _ in range(jobs)]
+    barrier.wait(10)
+    for task in tasks:
+        task.result(timeout=10)
