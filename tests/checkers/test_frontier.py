@@ -80,16 +80,21 @@ def test_the_frontier_matches_the_brute_force_on_random_histories():
     assert compared > 1000
 
 
+def writes_then_a_bad_read(n: int) -> list[dict]:
+    """`n` sequential writes of 0..n-1, then a read of -1, which nothing wrote."""
+    history = []
+    for i in range(n):
+        history += [{"index": 2 * i, "type": "invoke", "process": 0, "f": "write", "value": i},
+                    {"index": 2 * i + 1, "type": "ok", "process": 0, "f": "write", "value": i}]
+    return history + [{"index": 2 * n, "type": "invoke", "process": 1, "f": "read", "value": None},
+                      {"index": 2 * n + 1, "type": "ok", "process": 1, "f": "read", "value": -1}]
+
+
 def test_a_failure_after_a_long_key_history_costs_no_frontier_search():
     """100,000 sequential writes then a read of a value never written: no configuration
     holding the 100,000 ops that must come first is within the budget, so the frontier
     gives up at once (it used to build a mask per op over every op: quadratic)."""
-    history = []
-    for i in range(100_000):
-        history += [{"index": 2 * i, "type": "invoke", "process": 0, "f": "write", "value": i},
-                    {"index": 2 * i + 1, "type": "ok", "process": 0, "f": "write", "value": i}]
-    history += [{"index": 200_000, "type": "invoke", "process": 1, "f": "read", "value": None},
-                {"index": 200_001, "type": "ok", "process": 1, "f": "read", "value": -1}]
+    history = writes_then_a_bad_read(100_000)
     model = make_model("cas-register")
     [ops] = operations_from_history(history, model=model).values()
     frontier = failure_frontier(model, ops, ops[-1])
@@ -102,12 +107,7 @@ def test_a_long_prefix_is_kept_short_in_the_result_and_counted_whole():
     from checkers.linearizable import PREFIX_KEPT, check_history
     from reports import html
 
-    history = []
-    for i in range(5_000):
-        history += [{"index": 2 * i, "type": "invoke", "process": 0, "f": "write", "value": i},
-                    {"index": 2 * i + 1, "type": "ok", "process": 0, "f": "write", "value": i}]
-    history += [{"index": 10_000, "type": "invoke", "process": 1, "f": "read", "value": None},
-                {"index": 10_001, "type": "ok", "process": 1, "f": "read", "value": -1}]
+    history = writes_then_a_bad_read(5_000)
     result = check_history(history, model_name="cas-register")
     [failure] = result["failures"]
     assert failure["prefix_length"] == 5_000
