@@ -118,19 +118,36 @@ class _DataFSFault(_ProcessFault):
 
 class LoseUnfsyncedNemesis(_DataFSFault):
     """A power loss on the targets: kill the system's processes, drop every write no fsync
-    made durable (data and names), and restart the processes when the fault heals.
+    made durable (data and names), and restart the processes when the fault heals. With
+    `torn`, some of those writes reach the disk anyway, page by page (torn writes).
 
     A plain `kill` loses nothing the system wrote (the page cache outlives a process);
     this loses what a real power cut would. What was lost is recorded per node."""
 
     name = "lose-unfsynced"
     verb = "power loss"
-    options = (TARGETS_OPTION,)
+    options = (
+        TARGETS_OPTION,
+        Option("torn", "float", 0.0, "probability (0-1) that each page written since its "
+               "file's last fsync, and each file's new size, reached the disk anyway: torn "
+               "writes, files come back as a mix of old and new pages (0: all lost)",
+               minimum=0.0, maximum=1.0),
+    )
+
+    def __init__(self, targets=TARGETS_OPTION.default, torn=0.0):
+        super().__init__(targets)
+        self.torn = torn
+
+    def start(self, run, rng):
+        value = super().start(run, rng)
+        if self.torn:
+            value["torn"] = self.torn
+        return value
 
     def inject(self, run, node):
         """Returns what was lost: files and bytes of data, and names."""
         run.system.kill(run.cluster, node)
-        return self.each_dir(run, node, {"cmd": "lose"})
+        return self.each_dir(run, node, {"cmd": "lose", "torn": self.torn})
 
     def recover(self, run, node):
         run.system.start(run.cluster, node)

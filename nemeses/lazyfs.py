@@ -17,7 +17,9 @@ layer only remembers how to undo what is not yet durable:
 
 `lose` is the power loss (LazyFS's clear-cache): once the system's processes are dead, it
 applies every undo step, newest first, so the backing directory holds exactly what an
-fsync made durable; the kernel's caches are bypassed (attributes are never cached, and
+fsync made durable (with `torn`, a probability, each page written since its file's last
+fsync, and the file's new size, may have reached the disk anyway: torn writes, the file a
+mix of old and new pages, zeros where a kept size outran its data); the kernel's caches are bypassed (attributes are never cached, and
 file content is re-read on every open), so restarted processes see the loss. The same
 layer injects disk faults (`faults`): EIO and/or a delay on the chosen operations (read,
 write, fsync), each call failing with a probability. A failed fsync behaves as Linux's
@@ -25,11 +27,12 @@ does (PostgreSQL's "fsyncgate"): the unsynced data it covered is lost at the nex
 loss even if a later fsync succeeds.
 
 Control: a Unix socket; one JSON request per connection, one JSON reply
-(`lazyfs.py ctl SOCKET '{"cmd": "lose"}'`). Commands: `lose`, `faults` (ops, eio, delay_ms),
-`heal`, `stats`.
+(`lazyfs.py ctl SOCKET '{"cmd": "lose"}'`). Commands: `lose` (torn), `faults` (ops, eio,
+delay_ms), `heal`, `stats`.
 
-Not modelled: torn writes (a write is lost or kept whole), reordering of the durable
-writes among themselves, and metadata other than names and sizes (mode, owner, times).
+Not modelled: a page torn within itself (pages are the unit: 4 KiB, as the page cache
+writes them back), names torn apart from their journal, and metadata other than names and
+sizes (mode, owner, times).
 """
 
 from __future__ import annotations
@@ -94,14 +97,37 @@ class _FileUndo:
         self.size = new_size
         self.rewritten.clear()
 
-    def undo(self) -> int:
-        """Write the durable content back; returns the bytes that were not durable."""
-        lost = abs(os.fstat(self.fd).st_size - self.size)
-        os.ftruncate(self.fd, self.size)
+    def undo(self, survives=None) -> int:
+        """Write the durable content back; returns the bytes that were not durable and
+        the pages whose newer content survived.
+
+        `survives(page)` (torn writes; None: nothing survives) says whether the disk had
+        written a page's new content back before the power went, and `survives(-1)`
+        whether the new size had reached the disk: then every page past the durable size
+        holds its new content or, where it did not survive, zeros (the size was on disk,
+        the data not), as after a crash of ext4 in data=writeback mode."""
+        current = os.fstat(self.fd).st_size
+        size = (current if survives is not None and current != self.size and survives(-1)
+                else self.size)
+        lost = abs(current - size)
+        os.ftruncate(self.fd, size)
+        grown = range(self.size // PAGE, (size + PAGE - 1) // PAGE) if size > self.size else ()
+        kept = 0
+        for page in grown:                  # only with `survives`: the new size was kept
+            if not survives(page):
+                start, end = max(page * PAGE, self.size), min((page + 1) * PAGE, size)
+                os.pwrite(self.fd, bytes(end - start), start)
+                lost += end - start
+            elif page not in self.pages:
+                kept += 1
         for page, content in self.pages.items():
-            os.pwrite(self.fd, content[:max(0, self.size - page * PAGE)], page * PAGE)
+            if survives is not None and survives(page):
+                kept += 1
+                continue
+            os.pwrite(self.fd, content[:max(0, min(self.size, size) - page * PAGE)],
+                      page * PAGE)
             lost += len(content)
-        return lost
+        return lost, kept
 
     def close(self) -> None:
         os.close(self.fd)
@@ -199,12 +225,28 @@ class Durability:
             os.unlink(kept)
 
     # ---- the power loss
-    def lose(self) -> dict:
-        """Return the backing directory to its durable state; what was lost, counted."""
-        lost_bytes = 0
+    def lose(self, torn: float = 0.0, rng: random.Random | None = None) -> dict:
+        """Return the backing directory to its durable state; what was lost, counted.
+
+        With `torn` (a probability), each page written since its file's last fsync, and
+        each file's new size, independently survives with that probability (the page
+        cache wrote some of it back before the power went): files come back as a mix
+        of durable and newer pages. Names are all or nothing, as a journal replays."""
+        lost_bytes = torn_pages = 0
         files = len(self.files)
+        rng = rng or random.Random(0)
         for undo in self.files.values():
-            lost_bytes += undo.undo()
+            survives = None
+            if torn > 0:
+                decided: dict[int, bool] = {}
+
+                def survives(page, decided=decided):
+                    if page not in decided:
+                        decided[page] = rng.random() < torn
+                    return decided[page]
+            lost, kept = undo.undo(survives)
+            lost_bytes += lost
+            torn_pages += kept
             undo.close()
         self.files.clear()
         names, failed = len(self.names), 0
@@ -216,7 +258,10 @@ class Durability:
         self.names.clear()
         for leftover in os.listdir(self.shadow):
             os.unlink(os.path.join(self.shadow, leftover))
-        return {"files": files, "bytes": lost_bytes, "names": names, "names_failed": failed}
+        lost = {"files": files, "bytes": lost_bytes, "names": names, "names_failed": failed}
+        if torn > 0:
+            lost["pages_kept"] = torn_pages     # newer pages that reached the disk anyway
+        return lost
 
     def _undo_name(self, step: tuple) -> None:
         kind, real = step[0], self.real
@@ -499,7 +544,7 @@ def serve_control(sock_path: str, durability: Durability, faults: Faults, ops,
             while ops.open_fds > 0 and time.monotonic() < deadline:
                 time.sleep(0.02)
             with lock:
-                lost = durability.lose()
+                lost = durability.lose(float(request.get("torn", 0.0)), faults.rng)
             lost["open_files"] = ops.open_fds
             return lost
         if cmd == "faults":

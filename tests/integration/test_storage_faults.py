@@ -74,6 +74,29 @@ def test_a_power_loss_drops_the_unsynced_bytes_and_names_and_keeps_the_synced(pr
     assert rc != 0                                  # unmounted
 
 
+def test_a_torn_power_loss_keeps_some_unsynced_pages_and_not_others(probe_cluster):
+    """torn=0.5 over 64 unsynced pages rewritten on a synced file: through the real mount,
+    some pages come back new and some old, each whole; the loss says how many were kept."""
+    cluster = probe_cluster
+    nemesis = LoseUnfsyncedNemesis(targets=("all",), torn=0.5)
+    undo = nemesis.before_setup(cluster, _ProbeSystem())
+    sh = lambda cmd: cluster.exec("n1", cmd)[1]    # noqa: E731
+    write = ("python3 -c \"import os,sys; fd=os.open(sys.argv[1], os.O_WRONLY|os.O_CREAT); "
+             "os.pwrite(fd, sys.argv[2].encode()*(64*4096), 0); os.close(fd)\"")
+    sh(f"{write} {DATA}/f o && {FSYNC} {DATA}/f && {FSYNC} {DATA}")
+    sh(f"{write} {DATA}/f n")
+    value = nemesis.start(_Run(cluster), random.Random(0))
+    kept = value["detail"]["n1"]["pages_kept"]
+    assert value["torn"] == 0.5 and 0 < kept < 64, value
+    pages = sh(f"python3 -c \"d=open('{DATA}/f','rb').read(); "
+               f"print(' '.join(sorted(set(d[i:i+4096].decode() for i in range(0, len(d), 4096)))))\"")
+    assert sorted(pages.split()) == sorted(["o" * 4096, "n" * 4096])
+    count_new = sh(f"python3 -c \"print(open('{DATA}/f','rb').read().count(b'n') // 4096)\"")
+    assert int(count_new) == kept
+    nemesis.stop(_Run(cluster))
+    undo()
+
+
 def test_disk_faults_fail_the_chosen_operations_with_eio_and_heal(probe_cluster):
     cluster = probe_cluster
     nemesis = DiskNemesis(targets=("all",), ops=("fsync",), eio=1.0)

@@ -80,6 +80,25 @@ def test_a_power_loss_kills_then_loses_every_dir_records_it_and_restarts_at_the_
     assert all("umount -l" in c for _, c in cluster.calls[-3:])
 
 
+def test_torn_writes_are_asked_of_every_node_and_recorded():
+    from harness.options import build
+    nemesis = build(LoseUnfsyncedNemesis, "lose-unfsynced", {"torn": "0.25", "targets": "all"},
+                    "--nemesis-opt")
+    assert nemesis.torn == 0.25
+    cluster = FakeCluster({"lose": {"files": 1, "bytes": 10, "names": 0}})
+    system = FakeSystem()
+    nemesis.before_setup(cluster, system)
+    cluster.calls.clear()
+    value = nemesis.start(Run(cluster, system), random.Random(0))
+    assert value["torn"] == 0.25
+    asked = [json.loads(c.split("ctl ", 1)[1].split(" ", 1)[1].strip("'"))
+             for _, c in cluster.calls if '"cmd": "lose"' in c]
+    assert len(asked) == 6 and all(a == {"cmd": "lose", "torn": 0.25} for a in asked)
+    for bad in ("1.5", "-0.1", "x"):
+        with pytest.raises(Exception):
+            build(LoseUnfsyncedNemesis, "lose-unfsynced", {"torn": bad}, "--nemesis-opt")
+
+
 def test_a_mount_that_fails_is_a_deploy_error_naming_the_node():
     nemesis = LoseUnfsyncedNemesis()
     with pytest.raises(DeployError) as e:

@@ -41,6 +41,7 @@ class World:
         self.inode: dict[str, int] = {}          # name -> our inode id (current)
         self.durable_names = {d: {} for d in DIRS}   # dir -> {name: inode id}
         self.durable_data: dict[int, bytes] = {}
+        self.current: dict[int, bytes] = {}      # inode id -> its content now
         self.next_inode = 0
 
     def real(self, path):
@@ -65,7 +66,7 @@ class World:
         self.fs.created(path)
         os.close(os.open(self.real(path), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644))
         self.inode[path] = self.next_inode
-        self.durable_data[self.next_inode] = b""
+        self.durable_data[self.next_inode] = self.current[self.next_inode] = b""
         self.next_inode += 1
 
     def write(self, path):
@@ -76,12 +77,14 @@ class World:
         fd = self.fd(path)
         self.fs.before_write(path, fd, start, start + len(data))
         os.pwrite(fd, data, start)
+        self.current[self.inode[path]] = self.content(path)
 
     def truncate(self, path):
         length = self.rng.randrange(len(self.content(path)) + PAGE)
         fd = self.fd(path)
         self.fs.before_truncate(path, length, fd)
         os.ftruncate(fd, length)
+        self.current[self.inode[path]] = self.content(path)
 
     def fsync(self, path):
         fd = self.fd(path)
@@ -109,18 +112,38 @@ class World:
         self.fs.dir_synced(d)
         self.durable_names[d] = {p: i for p, i in self.inode.items() if os.path.dirname(p) == d}
 
-    def lose(self):
+    def lose(self, torn: float = 0.0):
         for path in list(self.fds):
             self.close(path)
-        self.fs.lose()
-        expected = {p: self.durable_data[i] for d in DIRS for p, i in self.durable_names[d].items()}
-        assert snapshot(self.root) == expected
-        self.inode = {p: i for d in DIRS for p, i in self.durable_names[d].items()}
+        self.fs.lose(torn, self.rng)
+        durable = {p: i for d in DIRS for p, i in self.durable_names[d].items()}
+        found = snapshot(self.root)
+        assert sorted(found) == sorted(durable)
+        for path, inode in durable.items():
+            if torn:
+                assert_torn(found[path], self.durable_data[inode], self.current[inode])
+            else:
+                assert found[path] == self.durable_data[inode], path
+            self.durable_data[inode] = self.current[inode] = found[path]
+        self.inode = durable
         assert os.listdir(self.fs.shadow) == []
 
 
-@pytest.mark.parametrize("seed", range(40))
-def test_a_power_loss_leaves_exactly_what_fsync_made_durable(tmp_path, seed):
+def assert_torn(found: bytes, durable: bytes, newer: bytes) -> None:
+    """A torn file: the durable size or the newer one, and each page of it the durable
+    content or the newer (each read with zeros past its end)."""
+    assert len(found) in (len(durable), len(newer))
+    padded = [(x + bytes(len(found)))[:len(found)] for x in (durable, newer)]
+    for start in range(0, len(found), PAGE):
+        page = found[start:start + PAGE]
+        assert page in (padded[0][start:start + PAGE], padded[1][start:start + PAGE]), start
+
+
+@pytest.mark.parametrize("seed,torn", [(seed, 0.0) for seed in range(40)]
+                         + [(seed, 0.5) for seed in range(40, 60)])
+def test_a_power_loss_leaves_exactly_what_fsync_made_durable(tmp_path, seed, torn):
+    """Without torn writes, exactly the durable state; with them (torn=0.5), each file a
+    mix of durable and newer pages, at its durable or newer size."""
     rng = random.Random(seed)
     world = World(tmp_path, rng)
     names = [os.path.join(d, n) for d in DIRS for n in "abc"]
@@ -128,7 +151,7 @@ def test_a_power_loss_leaves_exactly_what_fsync_made_durable(tmp_path, seed):
         existing = sorted(world.inode)
         choice = rng.random()
         if choice < 0.08:
-            world.lose()
+            world.lose(torn)
         elif choice < 0.2 or not existing:
             free = [n for n in names if n not in world.inode]
             if free:
@@ -148,7 +171,25 @@ def test_a_power_loss_leaves_exactly_what_fsync_made_durable(tmp_path, seed):
             world.rename(old, new)
         else:
             world.fsync_dir(rng.choice(DIRS))
-    world.lose()
+    world.lose(torn)
+
+
+def test_torn_writes_keep_some_newer_pages_and_lose_others(tmp_path):
+    """Four unsynced pages over a synced file, torn=0.5: some come back newer, some
+    durable (with seed 3: both kinds), never anything else."""
+    world = World(tmp_path, random.Random(3))
+    world.create("/f")
+    world.fsync_dir("/")
+    fd = world.fd("/f")
+    world.fs.before_write("/f", fd, 0, 4 * PAGE)
+    os.pwrite(fd, b"o" * 4 * PAGE, 0)
+    world.fsync("/f")
+    world.fs.before_write("/f", fd, 0, 4 * PAGE)
+    os.pwrite(fd, b"n" * 4 * PAGE, 0)
+    world.current[world.inode["/f"]] = world.content("/f")
+    world.lose(0.5)
+    pages = {world.content("/f")[i:i + PAGE] for i in range(0, 4 * PAGE, PAGE)}
+    assert pages == {b"o" * PAGE, b"n" * PAGE}
 
 
 def test_an_unsynced_append_is_lost_and_a_synced_one_kept(tmp_path):
