@@ -69,6 +69,8 @@ class Context:
 
     def restrict(self, keep: Callable[[Any], bool]) -> "Context":
         if keep is is_client_thread:     # the hot case (every client op): a set difference
+            if NEMESIS_THREAD not in self.all_threads and NEMESIS_THREAD not in self.free_threads:
+                return self             # nothing to take away (no nemesis in this run)
             return type(self)(self.time, self.free_threads - _NEMESIS_ONLY, self.processes,
                               self.rng, self.all_threads - _NEMESIS_ONLY,
                               self.threads_by_process, self.thread_order)

@@ -54,8 +54,13 @@ class HistoryWriter:
       always a prefix of the history in index order, so what a crash leaves is still
       checkable: ops whose completion was lost read as still open (indeterminate).
 
-    `fsync_every` bounds what an OS crash (not just a harness crash) can lose; a flush
-    alone already protects against the harness being killed.
+    `fsync_every` bounds what an OS crash (not just a harness crash) can lose: the file
+    is fsynced each time that many more events are written. Per event, the fsync is done
+    in `append`; in group commit a thread of the writer does it, so the recording thread
+    never waits on the disk (an fsync took 0.5 ms median, 4 ms at the 90th percentile,
+    measured on this machine's disk, and came every 256 events: a tenth of the
+    interpreter's time at 20,000 ops/s). An fsync that fails stops the recording as a
+    failed write does.
 
     Lines are encoded by msgspec (a sixth of the standard json module's cost per event,
     measured: 0.8 against 7.3 us), falling back to the standard module for what msgspec
@@ -90,6 +95,7 @@ class HistoryWriter:
         self._queued_since = 0.0           # time.monotonic() of the oldest queued line
         self._max_events = 1               # 1: write and flush per event
         self._max_delay_s = 0.0
+        self._syncer: _Syncer | None = None   # fsyncs for group commit
         self.written = 0                   # events written and flushed
         self.bytes_written = 0
         self.completions = {OK: 0, FAIL: 0, INFO: 0}     # client completions by type
@@ -133,7 +139,7 @@ class HistoryWriter:
     def flush(self) -> None:
         """Write out every queued event (group commit); a no-op when none is queued."""
         with self._lock:
-            if self._queued and self.failure is None:
+            if self._queued and self.failure is None and not self._file.closed:
                 self._write_queued()
 
     @contextmanager
@@ -143,15 +149,27 @@ class HistoryWriter:
         if max_events < 1 or max_delay_s < 0:
             raise ValueError("group_commit needs max_events >= 1 and max_delay_s >= 0")
         with self._lock:
-            saved = self._max_events, self._max_delay_s
+            if self._file.closed:
+                raise ValueError("group_commit on a closed history")
+            saved = self._max_events, self._max_delay_s, self._syncer
             self._max_events, self._max_delay_s = max_events, max_delay_s
+            if self._syncer is None:
+                self._syncer = _Syncer(self._file.fileno())
+                self._syncer.start()
         try:
             yield self
         finally:
             with self._lock:
-                self._max_events, self._max_delay_s = saved
-                if self._queued and self.failure is None and not self._file.closed:
-                    self._write_queued()
+                syncer, self._syncer = self._syncer, saved[2]
+                self._max_events, self._max_delay_s = saved[:2]
+                try:
+                    if self._queued and self.failure is None and not self._file.closed:
+                        self._write_queued()
+                finally:
+                    if syncer is not None and syncer is not saved[2]:
+                        syncer.stop()
+                        if syncer.error is not None and self.failure is None:
+                            self.failure = self._write_error(syncer.error)
 
     def _write_queued(self) -> None:
         """Write and flush the queued lines. The queue is taken before the write: an
@@ -159,13 +177,19 @@ class HistoryWriter:
         (a gap in the indexes, which the format allows) but never write one twice."""
         lines, self._queued = self._queued, []
         data = b"".join(lines)
+        if self._syncer is not None and self._syncer.error is not None:
+            self.failure = self._write_error(self._syncer.error)
+            raise self.failure
         try:
             self._file.write(data)
             self._file.flush()
             self.written += len(lines)
             if self.written >= self._next_fsync:
                 self._next_fsync = self.written + self._fsync_every
-                os.fsync(self._file.fileno())
+                if self._syncer is None:
+                    os.fsync(self._file.fileno())
+                else:
+                    self._syncer.request()
         except OSError as e:
             self.failure = self._write_error(e)
             raise self.failure from None
@@ -188,9 +212,17 @@ class HistoryWriter:
         return read_history(self.path)
 
     def close(self) -> None:
+        """Write what is queued, fsync and close. Safe from another thread while events
+        are recorded (the run's hard-deadline watchdog closes it): the fsync thread is
+        stopped before the descriptor is closed."""
         with self._lock:
             if self._file.closed:
                 return
+            syncer, self._syncer = self._syncer, None
+            if syncer is not None:
+                syncer.stop()
+                if syncer.error is not None and self.failure is None:
+                    self.failure = self._write_error(syncer.error)
             try:
                 if self._queued and self.failure is None:
                     self._write_queued()
@@ -204,6 +236,42 @@ class HistoryWriter:
                     self._file.close()
                 except OSError:
                     pass
+
+
+class _Syncer(threading.Thread):
+    """fsyncs one file descriptor whenever asked, off the thread that writes it.
+
+    Requests coalesce: asked again while an fsync runs, it fsyncs once more after it.
+    The owner stops it (`stop`, which waits for it) before closing the descriptor, so it
+    never fsyncs a descriptor number that has been closed and reused. The first failure
+    is kept in `error` for the owner to raise; the thread then ends."""
+
+    def __init__(self, fd: int):
+        super().__init__(name="history-fsync", daemon=True)
+        self.fd = fd
+        self.error: OSError | None = None
+        self._wanted = threading.Event()
+        self._stopping = False
+
+    def request(self) -> None:
+        self._wanted.set()
+
+    def run(self) -> None:
+        while True:
+            self._wanted.wait()
+            self._wanted.clear()
+            try:
+                os.fsync(self.fd)       # stopping too: a request may be waiting
+            except OSError as e:
+                self.error = e
+                return
+            if self._stopping:
+                return
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wanted.set()
+        self.join()
 
 
 try:

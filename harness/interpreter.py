@@ -26,6 +26,7 @@ import random
 import threading
 import time
 import traceback
+from contextlib import nullcontext
 from typing import Any, Callable, Protocol
 
 from .generator import NEMESIS_THREAD, SECOND, Context, Pending
@@ -140,7 +141,9 @@ GROUP_COMMIT_DELAY_S = 0.05
 def run(generator, *, concurrency: int, nodes: list[str], make_client: Callable[[], Client],
         nemesis: NemesisHandler | None, history: HistoryWriter, clock: Clock,
         stop_at: int, rng: random.Random, drain_s: float = 10.0,
-        fail_backoff_s: float = 0.05, stop: threading.Event | None = None) -> Any:
+        fail_backoff_s: float = 0.05, stop: threading.Event | None = None,
+        group_commit: tuple[int, float] | None = (GROUP_COMMIT_EVENTS, GROUP_COMMIT_DELAY_S),
+        ) -> Any:
     """Interpret `generator` until it is exhausted, `stop_at` (ns on `clock`) passes, or
     `stop` is set (the cluster monitor sets it when the cluster is lost; the loop notices
     within a second, since it never waits longer than that).
@@ -149,8 +152,10 @@ def run(generator, *, concurrency: int, nodes: list[str], make_client: Callable[
 
     Every invoke is given to the history (which fixes its index and order) before its
     worker is handed the op, and every completion after the worker has it. The history is
-    written in groups (`GROUP_COMMIT_EVENTS`, `GROUP_COMMIT_DELAY_S`), and flushed before
-    the loop waits for anything and when the run ends, however it ends.
+    written in groups (`group_commit`: at most so many events, or so many seconds, see
+    `HistoryWriter.group_commit`), and flushed before the loop waits for anything and when
+    the run ends, however it ends; `group_commit=None` writes and flushes each event before
+    going on (twice slower with a no-op client, bench/interpreter.py).
     """
     stop = stop or threading.Event()
     completions: queue.SimpleQueue = queue.SimpleQueue()
@@ -243,7 +248,7 @@ def run(generator, *, concurrency: int, nodes: list[str], make_client: Callable[
         return True
 
     try:
-        with history.group_commit(GROUP_COMMIT_EVENTS, GROUP_COMMIT_DELAY_S):
+        with (history.group_commit(*group_commit) if group_commit else nullcontext()):
             while clock() < stop_at and not stop.is_set():
                 while not completions.empty():  # absorb everything that already completed
                     complete(*completions.get_nowait())
