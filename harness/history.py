@@ -145,28 +145,40 @@ class HistoryWriter:
     @contextmanager
     def group_commit(self, max_events: int = 256, max_delay_s: float = 0.05):
         """Queue events and write them in groups inside the block (see the class
-        docstring for the loss window); everything queued is written when it ends."""
+        docstring for the loss window); everything queued is written when it ends.
+
+        A write that fails then is raised, unless the block is already ending with an
+        exception (an interruption must stay what ends the run): it is kept in
+        `failure`, and raised by the next append. Not reentrant."""
         if max_events < 1 or max_delay_s < 0:
             raise ValueError("group_commit needs max_events >= 1 and max_delay_s >= 0")
         with self._lock:
             if self._file.closed:
                 raise ValueError("group_commit on a closed history")
-            saved = self._max_events, self._max_delay_s, self._syncer
+            if self._syncer is not None:
+                raise ValueError("group_commit is already on")
             self._max_events, self._max_delay_s = max_events, max_delay_s
-            if self._syncer is None:
-                self._syncer = _Syncer(self._file.fileno())
-                self._syncer.start()
+            self._syncer = _Syncer(self._file.fileno())
+            self._syncer.start()
+        failing = False
         try:
             yield self
+        except BaseException:
+            failing = True
+            raise
         finally:
             with self._lock:
-                syncer, self._syncer = self._syncer, saved[2]
-                self._max_events, self._max_delay_s = saved[:2]
+                self._max_events, self._max_delay_s = 1, 0.0
+                syncer, self._syncer = self._syncer, None
                 try:
                     if self._queued and self.failure is None and not self._file.closed:
-                        self._write_queued()
+                        try:
+                            self._write_queued()
+                        except HistoryWriteError:
+                            if not failing:
+                                raise
                 finally:
-                    if syncer is not None and syncer is not saved[2]:
+                    if syncer is not None:      # None: close() stopped it already
                         syncer.stop()
                         if syncer.error is not None and self.failure is None:
                             self.failure = self._write_error(syncer.error)

@@ -280,3 +280,20 @@ def test_closing_during_group_commit_writes_what_is_queued_and_stops_the_fsync_t
         assert not any(t.name == "history-fsync" for t in threading.enumerate())
         w.flush()                       # nothing to do on a closed history
     assert [op["index"] for op in read_history(str(path))] == list(range(5))
+
+
+def test_an_interruption_ending_group_commit_is_not_replaced_by_a_write_failure(tmp_path):
+    import errno
+    from harness.history import HistoryWriteError
+    w = HistoryWriter(str(tmp_path / "h.jsonl"))
+    with pytest.raises(KeyboardInterrupt):
+        with w.group_commit(max_events=100, max_delay_s=3600):
+            w.append({"type": "invoke", "process": 0, "f": "read", "value": None})
+
+            def full(data):
+                raise OSError(errno.ENOSPC, "No space left on device")
+            w._file.write = full
+            raise KeyboardInterrupt
+    with pytest.raises(HistoryWriteError, match="first 0 events"):
+        w.append({"type": "invoke", "process": 1, "f": "read", "value": None})
+    w.close()
