@@ -130,9 +130,10 @@ def _watched_run(tmp_path, **kw):
     return history.read_back()
 
 
-def test_group_commit_leaves_nothing_queued_while_the_interpreter_waits(tmp_path):
+def test_group_commit_still_writes_each_invoke_before_its_call_starts(tmp_path):
     ops = _watched_run(tmp_path)
     assert [o["type"] for o in ops].count("ok") == 20
+    assert DiskWatchingClient.immediately == [True] * 20
 
 
 def test_without_group_commit_each_invoke_is_on_disk_before_its_call(tmp_path):
