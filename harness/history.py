@@ -50,7 +50,9 @@ class HistoryWriter:
       on each append), on `flush()`, and when the block ends. A kill -9 of the harness
       loses at most what is queued: the last `max_events` events at most, and the events
       of the last `max_delay_s` at most while events keep coming (the interpreter flushes
-      before it waits for anything, so nothing stays queued while it waits). The file is
+      before it hands ops to their workers and before it waits for anything, so every
+      invoke is on disk before its call starts, and nothing stays queued while it waits).
+      The file is
       always a prefix of the history in index order, so what a crash leaves is still
       checkable: ops whose completion was lost read as still open (indeterminate).
 
@@ -58,7 +60,7 @@ class HistoryWriter:
     is fsynced each time that many more events are written. Per event, the fsync is done
     in `append`; in group commit a thread of the writer does it, so the recording thread
     never waits on the disk (an fsync took 0.5 ms median, 4 ms at the 90th percentile,
-    measured on this machine's disk, and came every 256 events: a tenth of the
+    measured on this machine's disk, and came every 256 events: about a tenth of the
     interpreter's time at 20,000 ops/s). An fsync that fails stops the recording as a
     failed write does.
 
