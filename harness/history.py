@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
+from contextlib import contextmanager
 from typing import IO, Iterable, Iterator
 
 from collections import deque
@@ -27,6 +29,7 @@ TYPES = (INVOKE, OK, FAIL, INFO)
 NEMESIS = "nemesis"
 
 FIELD_ORDER = ("index", "type", "process", "f", "key", "value", "time", "node", "error")
+_FIELDS_AFTER_INDEX = FIELD_ORDER[1:]
 
 
 def is_client_op(op: dict) -> bool:
@@ -34,11 +37,40 @@ def is_client_op(op: dict) -> bool:
 
 
 class HistoryWriter:
-    """Appends events to history.jsonl, assigning `index`, flushing after each line.
+    """Appends events to history.jsonl, assigning `index`, and writes them out.
 
-    Thread-safe: the interpreter and the nemesis worker both record. `fsync_every`
-    bounds what an OS crash (not just a harness crash) can lose; flush alone already
-    protects against the harness being killed.
+    Thread-safe: the interpreter and the runner's teardown both record. Writing is one of
+    two modes:
+
+    * **per event** (the default): each line is written and flushed before `append`
+      returns, so a harness killed at any moment has lost nothing it recorded;
+    * **group commit** (`with writer.group_commit(max_events, max_delay_s):`, what the
+      interpreter uses): lines are queued in memory and written with one write + flush
+      when `max_events` are queued, when the oldest has waited `max_delay_s` (looked at
+      on each append), on `flush()`, and when the block ends. A kill -9 of the harness
+      loses at most what is queued: the last `max_events` events at most, and the events
+      of the last `max_delay_s` at most while events keep coming (the interpreter flushes
+      before it hands ops to their workers and before it waits for anything, so every
+      invoke is on disk before its call starts, and nothing stays queued while it waits).
+      The file is
+      always a prefix of the history in index order, so what a crash leaves is still
+      checkable: ops whose completion was lost read as still open (indeterminate).
+
+    `fsync_every` bounds what an OS crash (not just a harness crash) can lose: the file
+    is fsynced each time that many more events are written. Per event, the fsync is done
+    in `append`; in group commit a thread of the writer does it, so the recording thread
+    never waits on the disk (an fsync took 0.5 ms median, 4 ms at the 90th percentile,
+    measured on this machine's disk, and came every 256 events: about a tenth of the
+    interpreter's time at 20,000 ops/s). An fsync that fails stops the recording as a
+    failed write does.
+
+    Lines are encoded by msgspec (a sixth of the standard json module's cost per event,
+    measured: 0.8 against 7.3 us), falling back to the standard module for what msgspec
+    refuses. A value JSON has no type for is written as its `str()`, as before, except
+    the types msgspec writes natively: a set or tuple as a list, bytes as base64, a
+    datetime / date / time / UUID / Decimal as its ISO / canonical string, a dataclass as
+    an object; a float NaN or infinity is written as null (the standard module writes
+    `NaN`, which no strict JSON reader accepts).
 
     The history is not kept in memory (an hour-long run records gigabytes): only the
     last `keep_recent` events, for generators that look back (`recent()`), and counts.
@@ -52,14 +84,21 @@ class HistoryWriter:
     def __init__(self, path: str, fsync_every: int = 256, keep_recent: int = 10_000):
         self.path = path
         try:
-            self._file: IO[str] = open(path, "a", encoding="utf-8")
+            self._file: IO[bytes] = open(path, "ab")
         except OSError as e:
             from .store import StoreError, describe_os_error
             raise StoreError(f"cannot write {path}: {describe_os_error(e)}") from None
         self._lock = threading.Lock()
         self._next_index = 0
         self._fsync_every = fsync_every
+        self._next_fsync = fsync_every     # fsync once this many events are written
         self._recent: deque = deque(maxlen=keep_recent)
+        self._queued: list[bytes] = []     # encoded lines not yet written (group commit)
+        self._queued_since = 0.0           # time.monotonic() of the oldest queued line
+        self._max_events = 1               # 1: write and flush per event
+        self._max_delay_s = 0.0
+        self._syncer: _Syncer | None = None   # fsyncs for group commit
+        self.written = 0                   # events written and flushed
         self.bytes_written = 0
         self.completions = {OK: 0, FAIL: 0, INFO: 0}     # client completions by type
         self.failure: Exception | None = None
@@ -69,10 +108,11 @@ class HistoryWriter:
         return self._next_index
 
     def append(self, op: dict) -> dict:
+        """Record `op` under the next index; return the event as recorded (fields in
+        the documented order, `index` first)."""
         with self._lock:
             if self.failure is not None:
                 raise self.failure
-            op = dict(op)
             # Claim the index before writing: SIGINT/SIGTERM raise Interrupted in the main
             # thread between any two bytecodes, also between the write and the increment,
             # and the next event then reused the index (a duplicate that made the history
@@ -80,30 +120,100 @@ class HistoryWriter:
             # format allows.
             index = self._next_index
             self._next_index = index + 1
-            op["index"] = index
-            ordered = {k: op[k] for k in FIELD_ORDER if k in op}
-            ordered.update((k, v) for k, v in op.items() if k not in ordered)
-            line = json.dumps(ordered, separators=(",", ":"), default=str) + "\n"
-            try:
-                self._file.write(line)
-                self._file.flush()
-                if (index + 1) % self._fsync_every == 0:
-                    os.fsync(self._file.fileno())
-            except OSError as e:
-                self._next_index = index           # nothing was recorded under it
-                self.failure = self._write_error(e)
-                raise self.failure from None
-            self.bytes_written += len(line)
+            ordered = {"index": index}
+            for k in _FIELDS_AFTER_INDEX:
+                if k in op:
+                    ordered[k] = op[k]
+            if len(ordered) <= len(op) - ("index" in op):     # fields beyond the usual
+                ordered.update((k, v) for k, v in op.items() if k not in ordered)
+            self._queued.append(_encode_line(ordered))
+            if len(self._queued) >= self._max_events:
+                self._write_queued()
+            elif len(self._queued) == 1:
+                self._queued_since = time.monotonic()
+            elif time.monotonic() - self._queued_since >= self._max_delay_s:
+                self._write_queued()
             self._recent.append(ordered)
             if ordered.get("type") in self.completions and ordered.get("process") != NEMESIS:
                 self.completions[ordered["type"]] += 1
             return ordered
 
+    def flush(self) -> None:
+        """Write out every queued event (group commit); a no-op when none is queued."""
+        with self._lock:
+            if self._queued and self.failure is None and not self._file.closed:
+                self._write_queued()
+
+    @contextmanager
+    def group_commit(self, max_events: int = 256, max_delay_s: float = 0.05):
+        """Queue events and write them in groups inside the block (see the class
+        docstring for the loss window); everything queued is written when it ends.
+
+        A write that fails then is raised, unless the block is already ending with an
+        exception (an interruption must stay what ends the run): it is kept in
+        `failure`, and raised by the next append. Not reentrant."""
+        if max_events < 1 or max_delay_s < 0:
+            raise ValueError("group_commit needs max_events >= 1 and max_delay_s >= 0")
+        with self._lock:
+            if self._file.closed:
+                raise ValueError("group_commit on a closed history")
+            if self._syncer is not None:
+                raise ValueError("group_commit is already on")
+            self._max_events, self._max_delay_s = max_events, max_delay_s
+            self._syncer = _Syncer(self._file.fileno())
+            self._syncer.start()
+        failing = False
+        try:
+            yield self
+        except BaseException:
+            failing = True
+            raise
+        finally:
+            with self._lock:
+                self._max_events, self._max_delay_s = 1, 0.0
+                syncer, self._syncer = self._syncer, None
+                try:
+                    if self._queued and self.failure is None and not self._file.closed:
+                        try:
+                            self._write_queued()
+                        except HistoryWriteError:
+                            if not failing:
+                                raise
+                finally:
+                    if syncer is not None:      # None: close() stopped it already
+                        syncer.stop()
+                        if syncer.error is not None and self.failure is None:
+                            self.failure = self._write_error(syncer.error)
+
+    def _write_queued(self) -> None:
+        """Write and flush the queued lines. The queue is taken before the write: an
+        interruption (SIGINT raises between any two bytecodes) may then lose lines
+        (a gap in the indexes, which the format allows) but never write one twice."""
+        lines, self._queued = self._queued, []
+        data = b"".join(lines)
+        if self._syncer is not None and self._syncer.error is not None:
+            self.failure = self._write_error(self._syncer.error)
+            raise self.failure
+        try:
+            self._file.write(data)
+            self._file.flush()
+            self.written += len(lines)
+            if self.written >= self._next_fsync:
+                self._next_fsync = self.written + self._fsync_every
+                if self._syncer is None:
+                    os.fsync(self._file.fileno())
+                else:
+                    self._syncer.request()
+        except OSError as e:
+            self.failure = self._write_error(e)
+            raise self.failure from None
+        self.bytes_written += len(data)
+
     def _write_error(self, e: OSError) -> Exception:
         from .store import describe_os_error
         return HistoryWriteError(
             f"cannot write the history ({describe_os_error(e)}): {self.path} holds the first "
-            f"{self._next_index} events (about {self.bytes_written} bytes); the run stopped")
+            f"{self.written} events (about {self.bytes_written} bytes); the run stopped")
 
     def recent(self) -> list[dict]:
         """The last events recorded (at most keep_recent), oldest first."""
@@ -112,16 +222,27 @@ class HistoryWriter:
 
     def read_back(self) -> list[dict]:
         """The whole history as recorded on disk (a torn last line is left out)."""
+        self.flush()
         return read_history(self.path)
 
     def close(self) -> None:
+        """Write what is queued, fsync and close. Safe from another thread while events
+        are recorded (the run's hard-deadline watchdog closes it): the fsync thread is
+        stopped before the descriptor is closed."""
         with self._lock:
             if self._file.closed:
                 return
+            syncer, self._syncer = self._syncer, None
+            if syncer is not None:
+                syncer.stop()
+                if syncer.error is not None and self.failure is None:
+                    self.failure = self._write_error(syncer.error)
             try:
+                if self._queued and self.failure is None:
+                    self._write_queued()
                 self._file.flush()
                 os.fsync(self._file.fileno())
-            except OSError as e:
+            except (OSError, HistoryWriteError) as e:
                 if self.failure is None:
                     self.failure = self._write_error(e)
             finally:
@@ -129,6 +250,60 @@ class HistoryWriter:
                     self._file.close()
                 except OSError:
                     pass
+
+
+class _Syncer(threading.Thread):
+    """fsyncs one file descriptor whenever asked, off the thread that writes it.
+
+    Requests coalesce: asked again while an fsync runs, it fsyncs once more after it.
+    The owner stops it (`stop`, which waits for it) before closing the descriptor, so it
+    never fsyncs a descriptor number that has been closed and reused. The first failure
+    is kept in `error` for the owner to raise; the thread then ends."""
+
+    def __init__(self, fd: int):
+        super().__init__(name="history-fsync", daemon=True)
+        self.fd = fd
+        self.error: OSError | None = None
+        self._wanted = threading.Event()
+        self._stopping = False
+
+    def request(self) -> None:
+        self._wanted.set()
+
+    def run(self) -> None:
+        while True:
+            self._wanted.wait()
+            self._wanted.clear()
+            try:
+                os.fsync(self.fd)       # stopping too: a request may be waiting
+            except OSError as e:
+                self.error = e
+                return
+            if self._stopping:
+                return
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wanted.set()
+        self.join()
+
+
+try:
+    import msgspec.json as _msgspec_json_encode
+    _MSGSPEC_ENCODE = _msgspec_json_encode.Encoder(enc_hook=str).encode
+except ImportError:    # a dependency, but writing must not depend on it
+    _MSGSPEC_ENCODE = None
+_STANDARD_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
+
+
+def _encode_line(event: dict) -> bytes:
+    """One event as a JSON line, in bytes (see HistoryWriter on how values are written)."""
+    if _MSGSPEC_ENCODE is not None:
+        try:
+            return _MSGSPEC_ENCODE(event) + b"\n"
+        except Exception:   # noqa: BLE001 - e.g. a key that is not a string: the standard way
+            pass
+    return (_STANDARD_ENCODER.encode(event) + "\n").encode("utf-8")
 
 
 class HistoryWriteError(HarnessError):

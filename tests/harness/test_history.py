@@ -147,3 +147,153 @@ def test_an_interrupt_between_the_write_and_the_bookkeeping_never_reuses_an_inde
     w.close()
     ops = read_history(str(tmp_path / "h.jsonl"))
     assert [op["index"] for op in ops] == [0, 1, 2]
+
+
+# ---------------------------------------------------------------- group commit
+
+def _lines(path) -> int:
+    with open(path, "rb") as f:
+        return f.read().count(b"\n")
+
+
+def test_group_commit_writes_a_group_at_once_and_the_rest_when_the_block_ends(tmp_path):
+    path = tmp_path / "h.jsonl"
+    w = HistoryWriter(str(path))
+    with w.group_commit(max_events=4, max_delay_s=3600):
+        for i in range(6):
+            w.append({"type": "invoke", "process": i, "f": "read", "value": None})
+        assert _lines(path) == 4          # one group written; two events queued
+        w.flush()
+        assert _lines(path) == 6
+        w.append({"type": "invoke", "process": 9, "f": "read", "value": None})
+        assert _lines(path) == 6
+    assert _lines(path) == 7              # the end of the block writes what is queued
+    w.append({"type": "invoke", "process": 10, "f": "read", "value": None})
+    assert _lines(path) == 8              # per event again after it
+    w.close()
+    assert [op["index"] for op in read_history(str(path))] == list(range(8))
+
+
+def test_group_commit_writes_what_has_waited_longer_than_its_delay(tmp_path):
+    import time
+    path = tmp_path / "h.jsonl"
+    w = HistoryWriter(str(path))
+    with w.group_commit(max_events=1000, max_delay_s=0.05):
+        w.append({"type": "invoke", "process": 0, "f": "read", "value": None})
+        w.append({"type": "invoke", "process": 1, "f": "read", "value": None})
+        assert _lines(path) == 0
+        time.sleep(0.06)
+        w.append({"type": "invoke", "process": 2, "f": "read", "value": None})
+        assert _lines(path) == 3
+    w.close()
+
+
+def test_group_commit_fsyncs_off_the_recording_thread_and_stops_its_thread(tmp_path):
+    import threading
+    w = HistoryWriter(str(tmp_path / "h.jsonl"), fsync_every=4)
+    with w.group_commit(max_events=2, max_delay_s=3600):
+        assert any(t.name == "history-fsync" for t in threading.enumerate())
+        for i in range(20):
+            w.append({"type": "invoke", "process": i, "f": "read", "value": None})
+    assert not any(t.name == "history-fsync" for t in threading.enumerate())
+    w.close()
+
+
+def test_a_kill_9_loses_at_most_the_queued_group(tmp_path):
+    """The child records 100 events in groups of 16 and is killed with SIGKILL: the file
+    holds the 96 written ones, a readable prefix; the 4 queued ones are the loss."""
+    import signal
+    import subprocess
+    import sys
+    path = tmp_path / "h.jsonl"
+    child = subprocess.Popen([sys.executable, "-c", f"""
+import sys, time
+from harness.history import HistoryWriter
+w = HistoryWriter({str(path)!r})
+with w.group_commit(max_events=16, max_delay_s=3600):
+    for i in range(100):
+        w.append({{"type": "invoke", "process": i, "f": "read", "value": None}})
+    print("recorded", flush=True)
+    time.sleep(60)
+"""], stdout=subprocess.PIPE, text=True, cwd=str(__import__("pathlib").Path(__file__).parents[2]))
+    try:
+        assert child.stdout.readline().strip() == "recorded"
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    ops = read_history(str(path))
+    assert [op["index"] for op in ops] == list(range(96))
+
+
+def test_a_full_disk_in_group_commit_stops_recording_with_what_is_on_disk(tmp_path):
+    import errno
+    from harness.history import HistoryWriteError
+    w = HistoryWriter(str(tmp_path / "h.jsonl"))
+    real = w._file
+    with pytest.raises(HistoryWriteError, match="first 2 events"):
+        with w.group_commit(max_events=2, max_delay_s=3600):
+            for i in range(2):
+                w.append({"type": "invoke", "process": i, "f": "read", "value": None})
+
+            def full(data):
+                raise OSError(errno.ENOSPC, "No space left on device")
+            real.write = full
+            w.append({"type": "invoke", "process": 2, "f": "read", "value": None})
+            w.append({"type": "invoke", "process": 3, "f": "read", "value": None})
+    with pytest.raises(HistoryWriteError):
+        w.append({"type": "invoke", "process": 4, "f": "read", "value": None})
+    w.close()
+    assert [op["index"] for op in read_history(str(tmp_path / "h.jsonl"))] == [0, 1]
+
+
+def test_values_json_lacks_are_written_as_before_or_as_json_can_hold_them(tmp_path):
+    class Opaque:
+        def __str__(self):
+            return "opaque!"
+    w = HistoryWriter(str(tmp_path / "h.jsonl"))
+    w.append({"type": "ok", "process": 0, "f": "read", "value": Opaque()})
+    w.append({"type": "ok", "process": 0, "f": "read", "value": float("nan")})
+    w.append({"type": "ok", "process": 0, "f": "read", "value": (1, 2)})
+    w.append({"type": "ok", "process": 0, "f": "read", "value": 2 ** 70, "node": "é"})
+    w.close()
+    ops = read_history(str(tmp_path / "h.jsonl"))
+    assert [op["value"] for op in ops] == ["opaque!", None, [1, 2], 2 ** 70]
+    assert ops[3]["node"] == "é"
+    first = (tmp_path / "h.jsonl").read_text().splitlines()[0]
+    assert first == '{"index":0,"type":"ok","process":0,"f":"read","value":"opaque!"}'
+
+
+def test_closing_during_group_commit_writes_what_is_queued_and_stops_the_fsync_thread(tmp_path):
+    """The run's watchdog closes the history from its own thread while the interpreter
+    may still be recording."""
+    import threading
+    path = tmp_path / "h.jsonl"
+    w = HistoryWriter(str(path))
+    with w.group_commit(max_events=100, max_delay_s=3600):
+        for i in range(5):
+            w.append({"type": "invoke", "process": i, "f": "read", "value": None})
+        closer = threading.Thread(target=w.close)
+        closer.start()
+        closer.join()
+        assert not any(t.name == "history-fsync" for t in threading.enumerate())
+        w.flush()                       # nothing to do on a closed history
+    assert [op["index"] for op in read_history(str(path))] == list(range(5))
+
+
+def test_an_interruption_ending_group_commit_is_not_replaced_by_a_write_failure(tmp_path):
+    import errno
+    from harness.history import HistoryWriteError
+    w = HistoryWriter(str(tmp_path / "h.jsonl"))
+    with pytest.raises(KeyboardInterrupt):
+        with w.group_commit(max_events=100, max_delay_s=3600):
+            w.append({"type": "invoke", "process": 0, "f": "read", "value": None})
+
+            def full(data):
+                raise OSError(errno.ENOSPC, "No space left on device")
+            w._file.write = full
+            raise KeyboardInterrupt
+    with pytest.raises(HistoryWriteError, match="first 0 events"):
+        w.append({"type": "invoke", "process": 1, "f": "read", "value": None})
+    w.close()
