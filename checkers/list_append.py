@@ -61,7 +61,13 @@ def _as_list(value):
 
 def build(txns: list[Txn], graph: Graph | None = None):
     """Version orders, the ww/wr/rw graph (into `graph` when given), and the non-cycle
-    anomalies."""
+    anomalies.
+
+    Written for speed (it is most of a large history's check): loops inlined rather
+    than helper calls per micro-op, each read's prefix test done once, and elements used
+    as they are: a read whose elements are not all hashable raised TypeError at the
+    duplicate test (and the history is refused), and appended values are scalars
+    (validate_txn_ops), so every element seen here is its own `_h`."""
     anomalies: dict[str, list] = defaultdict(list)
     writer: dict = {}             # (key, value) -> txn id (ok or info)
     failed_writer: dict = {}      # (key, value) -> failed txn id
@@ -70,51 +76,62 @@ def build(txns: list[Txn], graph: Graph | None = None):
     # transactions append once per key, and an entry each cost 200 MB at 1M).
     writer_appends: dict = {}
     status = {t.id: t.type for t in txns}
+    appends = _APPENDS
     for t in txns:
-        appended = None
+        tid = t.id
+        target = failed_writer if t.type == "fail" else writer
+        first = appended = None
         for mop in t.mops:
-            if mop[0] not in _APPENDS:
+            if mop[0] not in appends:
                 continue
-            k, v = mop[1], mop[2]
-            kv = (k, v)
-            existing = writer.get(kv)
-            if existing is None:
-                existing = failed_writer.get(kv)
-            if existing is not None:
-                raise DuplicateAppends(f"value {v!r} appended twice to key {k!r} "
-                                       f"(transactions {existing} and {t.id})")
-            (failed_writer if t.type == "fail" else writer)[kv] = t.id
-            if appended is None:
-                appended = [kv]
+            kv = (mop[1], mop[2])
+            if kv in writer or kv in failed_writer:
+                existing = writer[kv] if kv in writer else failed_writer[kv]
+                raise DuplicateAppends(f"value {kv[1]!r} appended twice to key {kv[0]!r} "
+                                       f"(transactions {existing} and {tid})")
+            target[kv] = tid
+            if first is None:
+                first = kv
+            elif appended is None:
+                appended = [first, kv]
             else:
                 appended.append(kv)
-        if appended is not None and len(appended) > 1:
+        if appended is not None:
             per_key: dict = defaultdict(list)
             for k, v in appended:
                 per_key[k].append(v)
             for k, values in per_key.items():
                 if len(values) > 1:
-                    writer_appends[(t.id, k)] = values
+                    writer_appends[(tid, k)] = values
 
-    # Reads that reveal the version order: ok transactions only.
+    # Reads that reveal the version order: ok transactions only. `then_append`: the
+    # positions in `reads` of those followed, in their transaction, by an append to the
+    # same key (what a lost update is made of).
     reads = []                                   # (txn, mop, key, list)
+    then_append = []
+    read_fs = _READS
     for t in txns:
-        if not t.committed:
+        if t.type != "ok":
             continue
-        for mop in t.mops:
-            if _is_read(mop):
-                values = mop[2]
-                if type(values) is not list:    # read-only below: no copy of a list
-                    values = _as_list(values)
-                # Distinct under == (the set, in C) means distinct as JSON values too;
-                # only a read with == duplicates (1 and 1.0, or a true duplicate) needs
-                # the exact comparison by repr.
-                if len(set(values)) != len(values) and \
-                        len(set(map(repr, values))) != len(values):
-                    anomalies["duplicate-elements"].append(
-                        {"op": t.id, "mop": mop, "duplicates": sorted(
-                            {repr(v) for v in values if values.count(v) > 1})})
-                reads.append((t, mop, mop[1], values))
+        mops = t.mops
+        for i, mop in enumerate(mops):
+            if mop[0] not in read_fs:
+                continue
+            values = mop[2]
+            if type(values) is not list:    # read-only below: no copy of a list
+                values = _as_list(values)
+            # Distinct under == (the set, in C) means distinct as JSON values too;
+            # only a read with == duplicates (1 and 1.0, or a true duplicate) needs
+            # the exact comparison by repr.
+            if len(set(values)) != len(values) and \
+                    len(set(map(repr, values))) != len(values):
+                anomalies["duplicate-elements"].append(
+                    {"op": t.id, "mop": mop, "duplicates": sorted(
+                        {repr(v) for v in values if values.count(v) > 1})})
+            k = mop[1]
+            if i + 1 < len(mops) and any(m[0] in appends and m[1] == k for m in mops[i + 1:]):
+                then_append.append(len(reads))
+            reads.append((t, mop, k, values))
 
     longest: dict = {}
     longest_read: dict = {}
@@ -127,9 +144,11 @@ def build(txns: list[Txn], graph: Graph | None = None):
     # ones, finds every element nobody appended, at a cost linear in the elements.
     suspects = [(t, mop, k, order) for k, order in longest.items()
                 for t, mop in (longest_read[k],)]
-    for t, mop, k, values in reads:
-        order = longest.get(k, [])
-        if order[:len(values)] != values:
+    incompatible = set()                          # positions in `reads`
+    for i, (t, mop, k, values) in enumerate(reads):
+        order = longest[k] if values else None
+        if order is not None and order is not values and order[:len(values)] != values:
+            incompatible.add(i)
             suspects.append((t, mop, k, values))
             if len(anomalies["incompatible-order"]) < MAX_EXAMPLES:
                 anomalies["incompatible-order"].append(
@@ -138,8 +157,8 @@ def build(txns: list[Txn], graph: Graph | None = None):
     for t, mop, k, values in suspects:
         for v in values:
             if (k, v) not in writer and (k, v) not in failed_writer \
-                    and (t.id, k, _h(v)) not in reported:
-                reported.add((t.id, k, _h(v)))
+                    and (t.id, k, v) not in reported:
+                reported.add((t.id, k, v))
                 anomalies["garbage-read"].append(
                     {"op": t.id, "mop": mop, "element": v,
                      "message": f"read {k} = {values!r}: no transaction appended {v!r}"})
@@ -149,14 +168,13 @@ def build(txns: list[Txn], graph: Graph | None = None):
 
     if graph is None:
         graph = Graph()
-    for t in txns:
-        if t.type != "fail":
-            graph.vertex(t.id)
+    graph.add_vertices(t.id for t in txns if t.type != "fail")
+    add = graph.add
     appended_keys = {k for (k, _v) in writer} | {k for (k, _v) in failed_writer}
     unread: dict = defaultdict(list)
-    observed = {k: _element_set(order) for k, order in longest.items()}
+    observed = {k: set(order) for k, order in longest.items()}
     for (k, v), tid in writer.items():
-        if _h(v) not in observed.get(k, ()):
+        if v not in observed.get(k, ()):
             unread[k].append((v, tid))
     for k in appended_keys | set(longest):
         order = _distinct(longest.get(k, []))   # duplicates reported above
@@ -164,13 +182,15 @@ def build(txns: list[Txn], graph: Graph | None = None):
         prev_v, prev_w = None, None
         for v in order:
             w = writer.get((k, v))
-            if w is not None and prev_w is not None:
-                graph.add(prev_w, w, "ww", (k, prev_v, v))
             if w is not None:
+                if prev_w is not None:
+                    add(prev_w, w, "ww", (k, prev_v, v))
                 prev_v, prev_w = v, w
         if order and prev_w is not None:
             for v, w in unread.get(k, ()):
-                graph.add(prev_w, w, "ww", (k, prev_v, v))
+                add(prev_w, w, "ww", (k, prev_v, v))
+        if not failed_writer:
+            continue
         # dirty update: a committed element after an aborted one.
         aborted_at = None
         for i, v in enumerate(order):
@@ -182,8 +202,7 @@ def build(txns: list[Txn], graph: Graph | None = None):
                      "txns": [failed_writer[(k, order[aborted_at])], "...", writer[(k, v)]]})
                 break
 
-    lost: dict = defaultdict(set)
-    for t, mop, k, values in reads:
+    for i, (t, mop, k, values) in enumerate(reads):
         # wr: the writer of the last element read.
         if values:
             # The last element with a writer: a garbage element (reported below) after
@@ -194,29 +213,33 @@ def build(txns: list[Txn], graph: Graph | None = None):
                 last = next((v for v in reversed(values) if (k, v) in writer), last)
                 w = writer.get((k, last))
             if w is not None:
-                graph.add(w, t.id, "wr", (k, values))
-                appended = writer_appends.get((w, k), [])
-                if appended and appended[-1] != last and w != t.id:
-                    anomalies["G1b"].append({"op": t.id, "mop": mop, "writer": w, "element": last})
+                add(w, t.id, "wr", (k, values))
+                if writer_appends:
+                    appended = writer_appends.get((w, k))
+                    if appended and appended[-1] != last and w != t.id:
+                        anomalies["G1b"].append({"op": t.id, "mop": mop, "writer": w,
+                                                 "element": last})
             if failed_writer:
                 for v in values:
                     if (k, v) in failed_writer:
                         anomalies["G1a"].append({"op": t.id, "mop": mop, "element": v,
                                                  "writer": failed_writer[(k, v)]})
         # rw: to the writer of the next version (or of every unread append).
-        order = longest.get(k, [])
-        if order[:len(values)] == values:
-            if len(values) < len(order):
-                nxt = order[len(values)]
-                w = writer.get((k, nxt))
-                if w is not None:
-                    graph.add(t.id, w, "rw", (k, values, nxt))
-            else:
-                for v, w in unread.get(k, ()):
-                    graph.add(t.id, w, "rw", (k, values, v))
-        # lost update: same version read, then appended to, by two committed txns.
-        if _appends_after(t, mop, k):
-            lost[(k, tuple(map(_h, values)))].add(t.id)
+        if i in incompatible:
+            continue
+        order = longest.get(k, ())
+        if len(values) < len(order):
+            w = writer.get((k, order[len(values)]))
+            if w is not None:
+                add(t.id, w, "rw", (k, values, order[len(values)]))
+        else:
+            for v, w in unread.get(k, ()):
+                add(t.id, w, "rw", (k, values, v))
+    # lost update: same version read, then appended to, by two committed txns.
+    lost: dict = defaultdict(set)
+    for i in then_append:
+        t, _mop, k, values = reads[i]
+        lost[(k, tuple(values))].add(t.id)
     for (k, version), tids in lost.items():
         if len(tids) > 1:
             anomalies["lost-update"].append({"key": k, "value": [v for v in version],
@@ -264,7 +287,11 @@ def _torn_appends(longest, writer, writer_appends, anomalies) -> None:
     before 1, or 2 without 1, after a transaction appended 1 then 2 is impossible under
     any model that has transactions). Contiguity needs no check here: another writer's
     element between them is a ww cycle (G0)."""
+    # Only a transaction that appended twice or more to a key can be seen torn on it.
+    keys = {k for (_w, k) in writer_appends}
     for k, order in longest.items():
+        if k not in keys:
+            continue
         by_writer: dict = defaultdict(list)
         for v in order:
             w = writer.get((k, v))
@@ -313,10 +340,8 @@ def _appends_after(t: Txn, read_mop, key) -> bool:
 
 def _internal_and_future(txns: list[Txn], anomalies) -> None:
     for t in txns:
-        if not t.committed:
-            continue
         mops = t.mops
-        if len(mops) < 2 or len({m[1] for m in mops}) == len(mops):
+        if len(mops) < 2 or t.type != "ok" or len({m[1] for m in mops}) == len(mops):
             continue        # no key twice: nothing to compare within the transaction
         expected: dict = {}      # key -> (whole value known?, values, as last read)
         own_later: dict = defaultdict(list)

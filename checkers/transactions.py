@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 
 from harness.history import NEMESIS
 from harness.options import Option
@@ -242,23 +242,23 @@ def add_realtime_edges(graph: Graph, txns: list[Txn]) -> None:
         if t.type == "ok" and t.complete_index is not None:
             events.append((t.complete_index, t))
     # Invocation and completion indexes are distinct history indexes: no ties.
-    events.sort(key=lambda e: e[0])
+    events.sort(key=itemgetter(0))
     # The frontier: completed transactions not yet followed by one that completed after
     # them. Each T links from the frontier as it was at T's invocation; when T completes,
     # those of them still in the frontier (exactly the members that completed before T
     # was invoked: a member leaves once and never comes back) are followed by T and
     # leave. No snapshot of the frontier is kept per transaction (a set each, a gigabyte
     # at 1M transactions).
-    frontier: list = []
-    add = graph.add
+    frontier: list = []         # (completion index, txn id)
+    add_from = graph.add_from
     for index, t in events:
         if index == t.invoke_index:
-            for p in frontier:
-                add(p.id, t.id, "realtime")     # witness rebuilt from the txns
+            if frontier:
+                add_from([p for _, p in frontier], t.id, "realtime")  # witness rebuilt
         else:
             invoked = t.invoke_index
-            frontier = [p for p in frontier if p.complete_index > invoked]
-            frontier.append(t)
+            frontier = [p for p in frontier if p[0] > invoked]
+            frontier.append((index, t.id))
 
 
 def explain_cycle(steps, txns_by_id: dict[int, Txn]) -> list[str]:
