@@ -593,7 +593,28 @@ def check_cmd(files, checker, model, init_json, fmt, time_limit, memory_limit, e
         from reports import junit
         _write_output("--junit", junit_path, lambda: junit.write(
             junit_path, f"harness check --checker {checker}", per_file))
+    global _SKIP_TEARDOWN
+    _SKIP_TEARDOWN = True
     sys.exit(_exit_code_for(merge_valid(verdicts)))
+
+
+# Set by `check` once its outputs are written: `main` then ends the process without the
+# interpreter's teardown, which frees every op of the history one by one (0.2-0.4 s of a
+# 3 s check of 100k transactions). Only `check`, which holds nothing to clean up: the
+# commands that create containers keep their exit handlers.
+_SKIP_TEARDOWN = False
+
+
+def _exit_now(code) -> None:
+    """Exit with `code` (a SystemExit's) after flushing what was written, without the
+    interpreter's teardown."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        logging.shutdown()
+    except Exception:  # noqa: BLE001 - a closed pipe: exit all the same
+        pass
+    os._exit(code if isinstance(code, int) else 0 if code is None else 1)
 
 
 def _linearizable_models():
@@ -754,6 +775,15 @@ def hoist_global_flags(args: list[str]) -> list[str]:
 
 
 def main(argv=None) -> None:
+    try:
+        _main(argv)
+    except SystemExit as e:
+        if _SKIP_TEARDOWN:
+            _exit_now(e.code)
+        raise
+
+
+def _main(argv) -> None:
     import signal
     import threading
     if threading.current_thread() is threading.main_thread():
