@@ -37,8 +37,9 @@ from collections import defaultdict
 
 from . import UNKNOWN, MalformedOp, gc_paused
 from .consistency import anomalies_to_check, canonical_model
-from .dependency_graph import Graph
-from .isolation import MAX_EXAMPLES, finish
+from . import forked
+from .dependency_graph import Graph, strongly_connected_components
+from .isolation import MAX_EXAMPLES, add_order_edges, finish
 from .transactions import (COMMON_OPTIONS, LISTS, SCALARS, Txn, no_client_ops, time_limit, transactions,
                            txn_summary, validate_txn_ops)
 
@@ -61,21 +62,36 @@ def _as_list(value):
 
 def build(txns: list[Txn], graph: Graph | None = None):
     """Version orders, the ww/wr/rw graph (into `graph` when given), and the non-cycle
-    anomalies.
+    anomalies: `index`, then `non_cycle_anomalies` and `data_edges`, which share
+    nothing but the index (so that they can run on two cores, see `_check`)."""
+    ix = index(txns)
+    anomalies = non_cycle_anomalies(txns, ix)
+    return data_edges(txns, ix, graph), anomalies
+
+
+class Index:
+    """What both the anomalies and the edges are read from: who appended what, the
+    reads, each key's version order (its longest read) and the appends nobody read.
 
     Written for speed (it is most of a large history's check): loops inlined rather
     than helper calls per micro-op, each read's prefix test done once, and elements used
-    as they are: a read whose elements are not all hashable raised TypeError at the
-    duplicate test (and the history is refused), and appended values are scalars
-    (validate_txn_ops), so every element seen here is its own `_h`."""
-    anomalies: dict[str, list] = defaultdict(list)
+    as they are: a read whose elements are not all hashable raises TypeError here (and
+    the history is refused), and appended values are scalars (validate_txn_ops), so every
+    element seen is its own `_h`."""
+
+    __slots__ = ("writer", "failed_writer", "writer_appends", "status", "reads",
+                 "then_append", "duplicates", "longest", "longest_read", "incompatible",
+                 "unread", "observed")
+
+
+def index(txns: list[Txn]) -> Index:
+    ix = Index()
     writer: dict = {}             # (key, value) -> txn id (ok or info)
     failed_writer: dict = {}      # (key, value) -> failed txn id
     # (txn id, key) -> the values it appended to key, in order, for a transaction that
     # appended more than one to that key (one append v needs no entry: it is [v]; most
     # transactions append once per key, and an entry each cost 200 MB at 1M).
     writer_appends: dict = {}
-    status = {t.id: t.type for t in txns}
     appends = _APPENDS
     for t in txns:
         tid = t.id
@@ -106,9 +122,11 @@ def build(txns: list[Txn], graph: Graph | None = None):
 
     # Reads that reveal the version order: ok transactions only. `then_append`: the
     # positions in `reads` of those followed, in their transaction, by an append to the
-    # same key (what a lost update is made of).
+    # same key (what a lost update is made of); `duplicates`: of those with an element
+    # twice (under ==: distinct under == means distinct as JSON values too).
     reads = []                                   # (txn, mop, key, list)
     then_append = []
+    duplicates = []
     read_fs = _READS
     for t in txns:
         if t.type != "ok":
@@ -120,14 +138,8 @@ def build(txns: list[Txn], graph: Graph | None = None):
             values = mop[2]
             if type(values) is not list:    # read-only below: no copy of a list
                 values = _as_list(values)
-            # Distinct under == (the set, in C) means distinct as JSON values too;
-            # only a read with == duplicates (1 and 1.0, or a true duplicate) needs
-            # the exact comparison by repr.
-            if len(set(values)) != len(values) and \
-                    len(set(map(repr, values))) != len(values):
-                anomalies["duplicate-elements"].append(
-                    {"op": t.id, "mop": mop, "duplicates": sorted(
-                        {repr(v) for v in values if values.count(v) > 1})})
+            if len(set(values)) != len(values):
+                duplicates.append(len(reads))
             k = mop[1]
             if i + 1 < len(mops) and any(m[0] in appends and m[1] == k for m in mops[i + 1:]):
                 then_append.append(len(reads))
@@ -139,20 +151,48 @@ def build(txns: list[Txn], graph: Graph | None = None):
         if len(values) > len(longest.get(k, ())):
             longest[k] = values
             longest_read[k] = (t, mop)
+    incompatible = []                             # positions in `reads`
+    for i, (t, mop, k, values) in enumerate(reads):
+        order = longest[k] if values else None
+        if order is not None and order is not values and order[:len(values)] != values:
+            incompatible.append(i)
+    observed = {k: set(order) for k, order in longest.items()}
+    unread: dict = defaultdict(list)
+    for (k, v), tid in writer.items():
+        if v not in observed.get(k, ()):
+            unread[k].append((v, tid))
+    ix.writer, ix.failed_writer, ix.writer_appends = writer, failed_writer, writer_appends
+    ix.status = {t.id: t.type for t in txns}
+    ix.reads, ix.then_append, ix.duplicates = reads, then_append, duplicates
+    ix.longest, ix.longest_read, ix.incompatible = longest, longest_read, incompatible
+    ix.unread, ix.observed = unread, observed
+    return ix
+
+
+def non_cycle_anomalies(txns: list[Txn], ix: Index) -> dict[str, list]:
+    """Every anomaly the module docstring lists but the cycles."""
+    anomalies: dict[str, list] = defaultdict(list)
+    writer, failed_writer, writer_appends = ix.writer, ix.failed_writer, ix.writer_appends
+    reads, longest = ix.reads, ix.longest
+    for i in ix.duplicates:
+        t, mop, _k, values = reads[i]
+        # Only a read with == duplicates (1 and 1.0, or a true duplicate) needs the
+        # exact comparison by repr.
+        if len(set(map(repr, values))) != len(values):
+            anomalies["duplicate-elements"].append(
+                {"op": t.id, "mop": mop, "duplicates": sorted(
+                    {repr(v) for v in values if values.count(v) > 1})})
     # Garbage reads: every read is a prefix of the longest one of its key (or reported as
     # incompatible just below), so looking at the longest reads, and at the incompatible
     # ones, finds every element nobody appended, at a cost linear in the elements.
     suspects = [(t, mop, k, order) for k, order in longest.items()
-                for t, mop in (longest_read[k],)]
-    incompatible = set()                          # positions in `reads`
-    for i, (t, mop, k, values) in enumerate(reads):
-        order = longest[k] if values else None
-        if order is not None and order is not values and order[:len(values)] != values:
-            incompatible.add(i)
-            suspects.append((t, mop, k, values))
-            if len(anomalies["incompatible-order"]) < MAX_EXAMPLES:
-                anomalies["incompatible-order"].append(
-                    {"key": k, "values": [values, order], "op": t.id})
+                for t, mop in (ix.longest_read[k],)]
+    for i in ix.incompatible:
+        t, mop, k, values = reads[i]
+        suspects.append((t, mop, k, values))
+        if len(anomalies["incompatible-order"]) < MAX_EXAMPLES:
+            anomalies["incompatible-order"].append(
+                {"key": k, "values": [values, longest[k]], "op": t.id})
     reported = set()
     for t, mop, k, values in suspects:
         for v in values:
@@ -166,18 +206,68 @@ def build(txns: list[Txn], graph: Graph | None = None):
     _internal_and_future(txns, anomalies)
     _torn_appends(longest, writer, writer_appends, anomalies)
 
+    if failed_writer:
+        status = ix.status
+        appended_keys = {k for (k, _v) in writer} | {k for (k, _v) in failed_writer}
+        for k in appended_keys | set(longest):
+            order = _distinct(longest.get(k, []))   # duplicates reported above
+            # dirty update: a committed element after an aborted one.
+            aborted_at = None
+            for i, v in enumerate(order):
+                if (k, v) in failed_writer and aborted_at is None:
+                    aborted_at = i
+                elif aborted_at is not None and status.get(writer.get((k, v))) == "ok":
+                    anomalies["dirty-update"].append(
+                        {"key": k, "values": order[aborted_at:i + 1],
+                         "txns": [failed_writer[(k, order[aborted_at])], "...",
+                                  writer[(k, v)]]})
+                    break
+
+    if writer_appends or failed_writer:
+        for t, mop, k, values in reads:
+            if not values:
+                continue
+            # G1b: the last element with a writer (as for wr edges) is not that
+            # writer's last append to the key.
+            last = values[-1]
+            w = writer.get((k, last))
+            if w is None:
+                last = next((v for v in reversed(values) if (k, v) in writer), last)
+                w = writer.get((k, last))
+            if w is not None and writer_appends:
+                appended = writer_appends.get((w, k))
+                if appended and appended[-1] != last and w != t.id:
+                    anomalies["G1b"].append({"op": t.id, "mop": mop, "writer": w,
+                                             "element": last})
+            if failed_writer:
+                for v in values:
+                    if (k, v) in failed_writer:
+                        anomalies["G1a"].append({"op": t.id, "mop": mop, "element": v,
+                                                 "writer": failed_writer[(k, v)]})
+    # lost update: same version read, then appended to, by two committed txns.
+    lost: dict = defaultdict(set)
+    for i in ix.then_append:
+        t, _mop, k, values = reads[i]
+        lost[(k, tuple(values))].add(t.id)
+    for (k, version), tids in lost.items():
+        if len(tids) > 1:
+            anomalies["lost-update"].append({"key": k, "value": [v for v in version],
+                                             "txns": sorted(tids)})
+    _lost_appends(txns, reads, ix.unread, ix.status, ix.observed, writer_appends, anomalies)
+    return anomalies
+
+
+def data_edges(txns: list[Txn], ix: Index, graph: Graph | None = None) -> Graph:
+    """The ww, wr and rw edges (into `graph` when given), every transaction that did not
+    fail a vertex."""
     if graph is None:
         graph = Graph()
     graph.add_vertices(t.id for t in txns if t.type != "fail")
     add = graph.add
-    appended_keys = {k for (k, _v) in writer} | {k for (k, _v) in failed_writer}
-    unread: dict = defaultdict(list)
-    observed = {k: set(order) for k, order in longest.items()}
-    for (k, v), tid in writer.items():
-        if v not in observed.get(k, ()):
-            unread[k].append((v, tid))
+    writer, longest, unread = ix.writer, ix.longest, ix.unread
+    appended_keys = {k for (k, _v) in writer} | {k for (k, _v) in ix.failed_writer}
     for k in appended_keys | set(longest):
-        order = _distinct(longest.get(k, []))   # duplicates reported above
+        order = _distinct(longest.get(k, []))   # duplicates reported apart
         # ww along the observed order, then to every unread append.
         prev_v, prev_w = None, None
         for v in order:
@@ -189,23 +279,11 @@ def build(txns: list[Txn], graph: Graph | None = None):
         if order and prev_w is not None:
             for v, w in unread.get(k, ()):
                 add(prev_w, w, "ww", (k, prev_v, v))
-        if not failed_writer:
-            continue
-        # dirty update: a committed element after an aborted one.
-        aborted_at = None
-        for i, v in enumerate(order):
-            if (k, v) in failed_writer and aborted_at is None:
-                aborted_at = i
-            elif aborted_at is not None and status.get(writer.get((k, v))) == "ok":
-                anomalies["dirty-update"].append(
-                    {"key": k, "values": order[aborted_at:i + 1],
-                     "txns": [failed_writer[(k, order[aborted_at])], "...", writer[(k, v)]]})
-                break
-
-    for i, (t, mop, k, values) in enumerate(reads):
+    incompatible = set(ix.incompatible)
+    for i, (t, mop, k, values) in enumerate(ix.reads):
         # wr: the writer of the last element read.
         if values:
-            # The last element with a writer: a garbage element (reported below) after
+            # The last element with a writer: a garbage element (reported apart) after
             # it does not hide that the reader saw that writer's append.
             last = values[-1]
             w = writer.get((k, last))
@@ -214,16 +292,6 @@ def build(txns: list[Txn], graph: Graph | None = None):
                 w = writer.get((k, last))
             if w is not None:
                 add(w, t.id, "wr", (k, values))
-                if writer_appends:
-                    appended = writer_appends.get((w, k))
-                    if appended and appended[-1] != last and w != t.id:
-                        anomalies["G1b"].append({"op": t.id, "mop": mop, "writer": w,
-                                                 "element": last})
-            if failed_writer:
-                for v in values:
-                    if (k, v) in failed_writer:
-                        anomalies["G1a"].append({"op": t.id, "mop": mop, "element": v,
-                                                 "writer": failed_writer[(k, v)]})
         # rw: to the writer of the next version (or of every unread append).
         if i in incompatible:
             continue
@@ -235,17 +303,7 @@ def build(txns: list[Txn], graph: Graph | None = None):
         else:
             for v, w in unread.get(k, ()):
                 add(t.id, w, "rw", (k, values, v))
-    # lost update: same version read, then appended to, by two committed txns.
-    lost: dict = defaultdict(set)
-    for i in then_append:
-        t, _mop, k, values = reads[i]
-        lost[(k, tuple(values))].add(t.id)
-    for (k, version), tids in lost.items():
-        if len(tids) > 1:
-            anomalies["lost-update"].append({"key": k, "value": [v for v in version],
-                                             "txns": sorted(tids)})
-    _lost_appends(txns, reads, unread, status, observed, writer_appends, anomalies)
-    return graph, anomalies
+    return graph
 
 
 def _lost_appends(txns, reads, unread, status, observed, writer_appends, anomalies) -> None:
@@ -396,7 +454,12 @@ def _check(history: list[dict], consistency_models=("strict-serializable",), ano
         return no_client_ops(time.monotonic() - started)
     txns = transactions(history)
     try:
-        graph, found = build(txns)
+        two_cores = _on_two_cores(txns, wanted, time_limit_s) \
+            if TWO_CORES_FROM <= len(txns) <= TWO_CORES_UP_TO and forked.core_free() else None
+        if two_cores is not None:
+            found, graph, components = two_cores
+        else:
+            (graph, found), components = build(txns), None
     except TypeError:
         op, mop = _unhashable_element(history)
         if op is None:
@@ -407,7 +470,54 @@ def _check(history: list[dict], consistency_models=("strict-serializable",), ano
         return {"valid": UNKNOWN, "error": str(e), "anomaly-types": ["duplicate-appends"],
                 "anomalies": {}, "not": [], "elapsed_s": round(time.monotonic() - started, 4)}
     _acknowledged_times(history, found.get("lost-append", ()))
-    return finish(graph, found, txns, models, wanted, time_limit_s, started, build)
+    return finish(graph, found, txns, models, wanted, time_limit_s, started, build,
+                  components)
+
+
+# Histories of this many transactions are checked on two cores where there are two
+# (`_on_two_cores`): below, forking costs more than it saves; above, the child's own
+# index and graph (beside the parent's index, over pages the two share until touched)
+# would take a 1M-transaction check past 3 GB, while one core checks it in its 40 s.
+TWO_CORES_FROM = 20_000
+TWO_CORES_UP_TO = 300_000
+
+
+def _on_two_cores(txns, wanted, time_limit_s):
+    """(anomalies, graph, components), the graph's part computed in a forked child while
+    this process finds the non-cycle anomalies; None when no child can run here.
+
+    The child builds the whole graph (its own index of the transactions, the data edges,
+    session and real-time order) and its components, and sends back the components, the
+    edge count and the edges among the components' vertices only (none at all for a
+    history without cycles): `Graph.restricted` gives the cycle search the same graph
+    there, so the answer is the one build() and finish() give on one core (a test
+    compares them). Measured on 100k transactions (bench/elle_list_append.py): the graph
+    side is about two thirds of the work, so the check takes about 0.6 of its time on
+    one core. If the child fails in any way, its part is computed here."""
+    job = forked.start(lambda: _graph_part(txns, wanted))
+    if job is None:
+        return None
+    try:
+        ix = index(txns)
+        found = non_cycle_anomalies(txns, ix)
+    except BaseException:
+        job.cancel()
+        raise
+    try:
+        count, components, edges = job.result(max(time_limit_s, 1.0) + 60.0)
+    except forked.ChildFailed:
+        graph = data_edges(txns, ix)
+        return found, graph, None
+    return found, Graph.restricted(edges, count), components
+
+
+def _graph_part(txns, wanted):
+    """In the child: (edge count, components, the edges among their vertices)."""
+    graph = data_edges(txns, index(txns))
+    add_order_edges(graph, txns, wanted)
+    components = strongly_connected_components(graph)
+    edges = graph.restricted_to(set().union(*components)) if components else []
+    return graph.edge_count(), components, edges
 
 
 def _acknowledged_times(history, lost) -> None:
