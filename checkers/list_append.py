@@ -40,8 +40,8 @@ from .consistency import anomalies_to_check, canonical_model
 from . import forked
 from .dependency_graph import Graph, strongly_connected_components
 from .isolation import MAX_EXAMPLES, add_order_edges, finish
-from .transactions import (COMMON_OPTIONS, LISTS, SCALARS, Txn, no_client_ops, time_limit, transactions,
-                           txn_summary, validate_txn_ops)
+from .transactions import (COMMON_OPTIONS, LISTS, SCALARS, Txn, no_client_ops, time_limit,
+                           txn_summary, validated_transactions)
 
 
 class DuplicateAppends(ValueError):
@@ -450,9 +450,9 @@ def _check(history: list[dict], consistency_models=("strict-serializable",), ano
     started = time.monotonic()
     models = [canonical_model(m) for m in (consistency_models or ())]
     wanted = anomalies_to_check(models, anomalies)
-    if not validate_txn_ops(history, "list-append", _READS, _APPENDS, LISTS, SCALARS):
+    txns = validated_transactions(history, "list-append", _READS, _APPENDS, LISTS, SCALARS)
+    if not txns:
         return no_client_ops(time.monotonic() - started)
-    txns = transactions(history)
     try:
         two_cores = _on_two_cores(txns, wanted, time_limit_s) \
             if TWO_CORES_FROM <= len(txns) <= TWO_CORES_UP_TO and forked.core_free() else None
