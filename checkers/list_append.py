@@ -399,7 +399,9 @@ def _appends_after(t: Txn, read_mop, key) -> bool:
 def _internal_and_future(txns: list[Txn], anomalies) -> None:
     for t in txns:
         mops = t.mops
-        if len(mops) < 2 or t.type != "ok" or len({m[1] for m in mops}) == len(mops):
+        n = len(mops)
+        if n < 2 or t.type != "ok" or (mops[0][1] != mops[1][1] if n == 2
+                                       else len({m[1] for m in mops}) == n):
             continue        # no key twice: nothing to compare within the transaction
         expected: dict = {}      # key -> (whole value known?, values, as last read)
         own_later: dict = defaultdict(list)

@@ -247,12 +247,21 @@ def witness(kind: str, raw, a: Txn | None, b: Txn | None) -> dict:
 def add_process_edges(graph: Graph, txns: list[Txn]) -> None:
     """T1 -> T2 when T2 is the next transaction of T1's process (committed or not yet known)."""
     last: dict = {}
-    for t in sorted((t for t in txns if t.type != "fail"),
-                    key=lambda t: t.invoke_index if t.invoke_index is not None else t.id):
-        prev = last.get(t.process)
+    live = [t for t in txns if t.type != "fail"]
+    try:
+        # Where every transaction has an invocation (recorded histories), the key is
+        # read in C; a None among them (histories of completions only) cannot be
+        # compared, and the key falls back to the completion for those.
+        live = sorted(live, key=attrgetter("invoke_index"))
+    except TypeError:
+        live.sort(key=lambda t: t.invoke_index if t.invoke_index is not None else t.id)
+    add = graph.add
+    for t in live:
+        p = t.process
+        prev = last.get(p)
         if prev is not None and prev.type == "ok":
-            graph.add(prev.id, t.id, "process")     # witness rebuilt from the txns
-        last[t.process] = t
+            add(prev.id, t.id, "process")     # witness rebuilt from the txns
+        last[p] = t
 
 
 def add_realtime_edges(graph: Graph, txns: list[Txn]) -> None:
