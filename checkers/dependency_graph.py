@@ -106,30 +106,6 @@ class Graph:
                 nbrs[b] = _kinds_with(edges, kind)
                 self.edges += 1
 
-    def restricted_to(self, vertices) -> list:
-        """The edges among `vertices` (a set), as (a, [(b, kinds), ...]) with each
-        vertex's successors in `out`'s order: what `restricted` rebuilds elsewhere."""
-        out = self.out
-        return [(a, [(b, kinds) for b, kinds in out[a].items() if b in vertices])
-                for a in out if a in vertices]
-
-    @classmethod
-    def restricted(cls, edges: list, edge_count: int) -> "Graph":
-        """A graph of the `restricted_to` edges of another, whose `edge_count()` is that
-        other's `edge_count`: what a cycle search among those vertices needs of it."""
-        g = cls()
-        out = g.out
-        for a, nbrs in edges:
-            row = out.setdefault(a, {})
-            for b, kinds in nbrs:
-                interned = None
-                for kind in kinds:          # the same shared tuples as `add` makes
-                    interned = _kinds_with(interned, kind)
-                row[b] = interned
-                out.setdefault(b, {})
-        g.edges = edge_count
-        return g
-
     def vertex(self, a: int) -> None:
         if a not in self.out:
             self.out[a] = {}
@@ -424,13 +400,8 @@ SETTLED_SEARCH_S = 2.0
 
 
 def search_cycles(graph: Graph, wanted: set[str], time_limit_s: float = 60.0,
-                  others: dict | None = None, models=(), violated=(),
-                  components: list | None = None) -> dict:
+                  others: dict | None = None, models=(), violated=()) -> dict:
     """All cycle anomalies of the classes in `wanted`: {"cycles": [...], "unknown": [...]}.
-
-    `components`: the graph's strongly connected components as
-    `strongly_connected_components(graph)` gives them, when already known (the graph may
-    then hold only their vertices: see `Graph.restricted`).
 
     `others`: the non-cycle anomalies already found, as type -> transaction ids they name
     (see `_covered`).
@@ -451,9 +422,7 @@ def search_cycles(graph: Graph, wanted: set[str], time_limit_s: float = 60.0,
     # Any cycle, whatever its edge kinds, lies inside one component of the whole graph:
     # compute those once (a valid history usually has none), and data-only components
     # only inside them.
-    if components is None:
-        components = strongly_connected_components(graph)
-    components = [set(c) for c in components]
+    components = [set(c) for c in strongly_connected_components(graph)]
     data_components = [c for comp in components
                        for c in strongly_connected_components(graph, set(DATA_TYPES), comp)]
     data_component = {v: i for i, comp in enumerate(data_components) for v in comp}

@@ -47,27 +47,21 @@ def add_order_edges(graph: Graph, txns: list[Txn], wanted) -> None:
 
 
 def finish(graph: Graph, found: dict, txns: list[Txn], models, wanted, time_limit_s, started,
-           rebuild=None, components=None):
+           rebuild=None):
     """Shared by list-append and rw-register: add session and real-time order, search
     cycles, explain, and decide validity.
 
     `rebuild(txns, graph)`: the checker's graph builder, run again into a WitnessGraph
     over only the keys of the cycles found, to explain their data edges (the graph keeps
-    no witnesses); without it those edges are explained by kind alone.
-
-    `components`: when given, the graph is complete already (order edges included) and
-    these are its strongly connected components (it may hold only their vertices, as
-    `Graph.restricted` makes it)."""
-    if components is None:
-        add_order_edges(graph, txns, wanted)
+    no witnesses); without it those edges are explained by kind alone."""
+    add_order_edges(graph, txns, wanted)
     edges = graph.edge_count()
     txn_count = len(txns)
     cycles = search_cycles(graph, wanted, max(0.0, time_limit_s - (time.monotonic() - started)),
                            {k: _txn_ids(v) for k, v in found.items()
                             if k not in NAMES_NOT_EXPLAINS},
                            models=models,
-                           violated={k for k, v in found.items() if v and k in wanted},
-                           components=components)
+                           violated={k for k, v in found.items() if v and k in wanted})
     by_id = {t.id: t for t in txns}
     raw = _data_witnesses(cycles["cycles"], by_id, rebuild)
     for c in cycles["cycles"]:

@@ -37,9 +37,8 @@ from collections import defaultdict
 
 from . import UNKNOWN, MalformedOp, gc_paused
 from .consistency import anomalies_to_check, canonical_model
-from . import forked
-from .dependency_graph import Graph, strongly_connected_components
-from .isolation import MAX_EXAMPLES, add_order_edges, finish
+from .dependency_graph import Graph
+from .isolation import MAX_EXAMPLES, finish
 from .transactions import (COMMON_OPTIONS, LISTS, SCALARS, Txn, no_client_ops, time_limit,
                            txn_summary, validated_transactions)
 
@@ -63,7 +62,13 @@ def _as_list(value):
 def build(txns: list[Txn], graph: Graph | None = None):
     """Version orders, the ww/wr/rw graph (into `graph` when given), and the non-cycle
     anomalies: `index`, then `non_cycle_anomalies` and `data_edges`, which share
-    nothing but the index (so that they can run on two cores, see `_check`)."""
+    nothing but the index.
+
+    (Computing the graph in a forked child while the parent found the other anomalies
+    was measured slower, not faster: 100k transactions, 3.2-4.8 s against 2.8-3.4 s on
+    one process, load average 2.1-2.6 on 2 cores. Both processes then write to pages
+    they share copy-on-write, each refcount change copying a page, and the graph side is
+    two thirds of the work anyway.)"""
     ix = index(txns)
     anomalies = non_cycle_anomalies(txns, ix)
     return data_edges(txns, ix, graph), anomalies
@@ -456,12 +461,7 @@ def _check(history: list[dict], consistency_models=("strict-serializable",), ano
     if not txns:
         return no_client_ops(time.monotonic() - started)
     try:
-        two_cores = _on_two_cores(txns, wanted, time_limit_s) \
-            if TWO_CORES_FROM <= len(txns) <= TWO_CORES_UP_TO and forked.core_free() else None
-        if two_cores is not None:
-            found, graph, components = two_cores
-        else:
-            (graph, found), components = build(txns), None
+        graph, found = build(txns)
     except TypeError:
         op, mop = _unhashable_element(history)
         if op is None:
@@ -472,54 +472,7 @@ def _check(history: list[dict], consistency_models=("strict-serializable",), ano
         return {"valid": UNKNOWN, "error": str(e), "anomaly-types": ["duplicate-appends"],
                 "anomalies": {}, "not": [], "elapsed_s": round(time.monotonic() - started, 4)}
     _acknowledged_times(history, found.get("lost-append", ()))
-    return finish(graph, found, txns, models, wanted, time_limit_s, started, build,
-                  components)
-
-
-# Histories of this many transactions are checked on two cores where there are two
-# (`_on_two_cores`): below, forking costs more than it saves; above, the child's own
-# index and graph (beside the parent's index, over pages the two share until touched)
-# would take a 1M-transaction check past 3 GB, while one core checks it in its 40 s.
-TWO_CORES_FROM = 20_000
-TWO_CORES_UP_TO = 300_000
-
-
-def _on_two_cores(txns, wanted, time_limit_s):
-    """(anomalies, graph, components), the graph's part computed in a forked child while
-    this process finds the non-cycle anomalies; None when no child can run here.
-
-    The child builds the whole graph (its own index of the transactions, the data edges,
-    session and real-time order) and its components, and sends back the components, the
-    edge count and the edges among the components' vertices only (none at all for a
-    history without cycles): `Graph.restricted` gives the cycle search the same graph
-    there, so the answer is the one build() and finish() give on one core (a test
-    compares them). Measured on 100k transactions (bench/elle_list_append.py): the graph
-    side is about two thirds of the work, so the check takes about 0.6 of its time on
-    one core. If the child fails in any way, its part is computed here."""
-    job = forked.start(lambda: _graph_part(txns, wanted))
-    if job is None:
-        return None
-    try:
-        ix = index(txns)
-        found = non_cycle_anomalies(txns, ix)
-    except BaseException:
-        job.cancel()
-        raise
-    try:
-        count, components, edges = job.result(max(time_limit_s, 1.0) + 60.0)
-    except forked.ChildFailed:
-        graph = data_edges(txns, ix)
-        return found, graph, None
-    return found, Graph.restricted(edges, count), components
-
-
-def _graph_part(txns, wanted):
-    """In the child: (edge count, components, the edges among their vertices)."""
-    graph = data_edges(txns, index(txns))
-    add_order_edges(graph, txns, wanted)
-    components = strongly_connected_components(graph)
-    edges = graph.restricted_to(set().union(*components)) if components else []
-    return graph.edge_count(), components, edges
+    return finish(graph, found, txns, models, wanted, time_limit_s, started, build)
 
 
 def _acknowledged_times(history, lost) -> None:
