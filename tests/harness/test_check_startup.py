@@ -80,3 +80,18 @@ def test_check_exit_codes_and_outputs_without_teardown(tmp_path):
                          timeout=60)
     assert res.returncode == 1, res.stderr
     assert json.loads(res.stdout)["valid"] is False
+
+
+def test_main_called_with_arguments_ends_in_system_exit(tmp_path, capsys):
+    """Only the program itself skips the teardown: a caller of main([...]) (a test, an
+    embedding tool) gets SystemExit and goes on."""
+    from harness.cli import main
+    path = tmp_path / "h.jsonl"
+    path.write_text(TWO_TXNS)
+    try:
+        main(["check", "--checker", "elle-list-append", str(path)])
+    except SystemExit as e:
+        assert e.code == 0
+    else:
+        raise AssertionError("no SystemExit")
+    assert "valid" in capsys.readouterr().out
