@@ -90,6 +90,8 @@ class Graph:
         many real-time edges into one transaction)."""
         out = self.out
         single = _SINGLE.get(kind) or _kinds_with(None, kind)
+        known = b in out            # then no edge adds it (checked once, not per edge)
+        added = 0
         for a in sources:
             if a == b:
                 continue
@@ -99,12 +101,14 @@ class Graph:
             edges = nbrs.get(b)
             if edges is None:
                 nbrs[b] = single
-                if b not in out:
+                if not known:
                     out[b] = {}
-                self.edges += 1
+                    known = True
+                added += 1
             elif kind not in edges:
                 nbrs[b] = _kinds_with(edges, kind)
-                self.edges += 1
+                added += 1
+        self.edges += added
 
     def vertex(self, a: int) -> None:
         if a not in self.out:
