@@ -229,18 +229,20 @@ def non_cycle_anomalies(txns: list[Txn], ix: Index) -> dict[str, list]:
                     break
 
     if writer_appends or failed_writer:
+        # Only a key some transaction appended twice or more to can show G1b.
+        multi_keys = {k for (_w, k) in writer_appends}
         for t, mop, k, values in reads:
-            if not values:
+            if not values or (k not in multi_keys and not failed_writer):
                 continue
             # G1b: the last element with a writer (as for wr edges) is not that
             # writer's last append to the key.
-            last = values[-1]
-            w = writer.get((k, last))
-            if w is None:
-                last = next((v for v in reversed(values) if (k, v) in writer), last)
+            if k in multi_keys:
+                last = values[-1]
                 w = writer.get((k, last))
-            if w is not None and writer_appends:
-                appended = writer_appends.get((w, k))
+                if w is None:
+                    last = next((v for v in reversed(values) if (k, v) in writer), last)
+                    w = writer.get((k, last))
+                appended = writer_appends.get((w, k)) if w is not None else None
                 if appended and appended[-1] != last and w != t.id:
                     anomalies["G1b"].append({"op": t.id, "mop": mop, "writer": w,
                                              "element": last})
@@ -323,11 +325,15 @@ def _lost_appends(txns, reads, unread, status, observed, writer_appends, anomali
     so it gets no rw edge from the reads that missed it. Acknowledged writes vanishing in a
     failover look exactly like this (and nothing else when their key is never read again
     before the final reads)."""
+    if not unread:
+        return
     latest_read: dict = {}               # key -> (invoke index, txn id) of its last read
     for t, _mop, k, _values in reads:
-        if t.invoke_index is not None and t.invoke_index > latest_read.get(k, (-1, None))[0]:
+        if k in unread and t.invoke_index is not None \
+                and t.invoke_index > latest_read.get(k, (-1, None))[0]:
             latest_read[k] = (t.invoke_index, t.id)
-    by_id = {t.id: t for t in txns}
+    needed = {tid for appends in unread.values() for _v, tid in appends}
+    by_id = {t.id: t for t in txns if t.id in needed}
     for k, appends in unread.items():
         read_at, reader = latest_read.get(k, (None, None))
         if read_at is None:
