@@ -498,7 +498,8 @@ def check_cmd(files, checker, model, init_json, fmt, time_limit, memory_limit, e
         if not math.isfinite(value) or value <= 0:
             raise UsageError(f"{flag} must be a positive finite number, got {value}")
     if model is not None and model not in _linearizable_models():
-        raise UsageError(f"unknown --model {model!r}; valid: {', '.join(sorted(_linearizable_models()))}")
+        raise UsageError(f"unknown --model {model!r}; valid: "
+                         f"{', '.join(sorted(_linearizable_models()))}")
     if engine == "c":
         from checkers.linearizable import compiled_core_available
         if not compiled_core_available():
@@ -599,9 +600,9 @@ def check_cmd(files, checker, model, init_json, fmt, time_limit, memory_limit, e
 
 
 # Set by `check` once its outputs are written: `main`, run as the program, then ends the
-# process without the interpreter's teardown, which frees every op of the history one by one (0.2-0.4 s of a
-# 3 s check of 100k transactions). Only `check`, which holds nothing to clean up: the
-# commands that create containers keep their exit handlers.
+# process without the interpreter's teardown, which frees every op of the history one by
+# one (0.2-0.4 s of a 3 s check of 100k transactions). Only `check`, which holds nothing
+# to clean up: the commands that create containers keep their exit handlers.
 _SKIP_TEARDOWN = False
 
 
