@@ -41,7 +41,14 @@ def _kinds_with(edges: tuple | None, kind: str) -> tuple:
     found = _KINDS_OF.get(key)
     if found is None:
         found = _KINDS_OF[key] = (edges or ()) + (kind,)
+        if edges is None:
+            _SINGLE[kind] = found
     return found
+
+
+# kind -> the interned `(kind,)`: the first edge between two vertices looks it up by the
+# kind alone (no key tuple built per edge).
+_SINGLE: dict = {}
 
 
 class Graph:
@@ -69,7 +76,7 @@ class Graph:
             nbrs = out[a] = {}
         edges = nbrs.get(b)
         if edges is None:
-            single = _KINDS_OF.get((None, kind))
+            single = _SINGLE.get(kind)
             nbrs[b] = single if single is not None else _kinds_with(None, kind)
             if b not in out:
                 out[b] = {}
@@ -78,9 +85,41 @@ class Graph:
             nbrs[b] = _kinds_with(edges, kind)
             self.edges += 1
 
+    def add_from(self, sources, b: int, kind: str) -> None:
+        """`add(a, b, kind)` for each a of `sources`, in that order (one call for the
+        many real-time edges into one transaction)."""
+        out = self.out
+        single = _SINGLE.get(kind) or _kinds_with(None, kind)
+        known = b in out            # then no edge adds it (checked once, not per edge)
+        added = 0
+        for a in sources:
+            if a == b:
+                continue
+            nbrs = out.get(a)
+            if nbrs is None:
+                nbrs = out[a] = {}
+            edges = nbrs.get(b)
+            if edges is None:
+                nbrs[b] = single
+                if not known:
+                    out[b] = {}
+                    known = True
+                added += 1
+            elif kind not in edges:
+                nbrs[b] = _kinds_with(edges, kind)
+                added += 1
+        self.edges += added
+
     def vertex(self, a: int) -> None:
         if a not in self.out:
             self.out[a] = {}
+
+    def add_vertices(self, ids) -> None:
+        """`vertex` of each of `ids`, in that order."""
+        out = self.out
+        for a in ids:
+            if a not in out:
+                out[a] = {}
 
     def vertices(self):
         return self.out.keys()
@@ -112,6 +151,10 @@ class WitnessGraph(Graph):
             self.witnesses[key] = witness
         super().add(a, b, kind, witness)
 
+    def add_from(self, sources, b: int, kind: str) -> None:
+        for a in sources:
+            self.add(a, b, kind)
+
 
 def strongly_connected_components(graph: Graph, kinds=None, within=None) -> list[list[int]]:
     """Tarjan's algorithm, iterative; only components with more than one vertex.
@@ -126,49 +169,52 @@ def strongly_connected_components(graph: Graph, kinds=None, within=None) -> list
         succ = {a: [b for b, e in graph.out[a].items()
                     if (within is None or b in within) and any(k in kinds for k in e)]
                 for a in vertices}
+    # Every visited vertex has an index; `low` is kept for those on the stack only (a
+    # vertex leaves `low` as its component is popped, which is what `on_stack` was).
     index: dict[int, int] = {}
     low: dict[int, int] = {}
-    on_stack: set = set()
     stack: list[int] = []
     result = []
     counter = 0
     for root in succ:
         if root in index:
             continue
+        if not succ[root]:
+            index[root] = counter       # no successor: a component of its own
+            counter += 1
+            continue
         work = [(root, iter(succ[root]))]
         index[root] = low[root] = counter
         counter += 1
         stack.append(root)
-        on_stack.add(root)
         while work:
             v, it = work[-1]
-            advanced = False
             for w in it:
                 if w not in index:
                     index[w] = low[w] = counter
                     counter += 1
                     stack.append(w)
-                    on_stack.add(w)
                     work.append((w, iter(succ[w])))
-                    advanced = True
                     break
-                if w in on_stack:
-                    low[v] = min(low[v], index[w])
-            if advanced:
-                continue
-            work.pop()
-            if work:
-                low[work[-1][0]] = min(low[work[-1][0]], low[v])
-            if low[v] == index[v]:
-                component = []
-                while True:
-                    w = stack.pop()
-                    on_stack.discard(w)
-                    component.append(w)
-                    if w == v:
-                        break
-                if len(component) > 1:
-                    result.append(sorted(component))
+                if w in low and index[w] < low[v]:
+                    low[v] = index[w]
+            else:
+                work.pop()
+                lv = low[v]
+                if work:
+                    u = work[-1][0]
+                    if lv < low[u]:
+                        low[u] = lv
+                if lv == index[v]:
+                    component = []
+                    while True:
+                        w = stack.pop()
+                        del low[w]
+                        component.append(w)
+                        if w == v:
+                            break
+                    if len(component) > 1:
+                        result.append(sorted(component))
     return result
 
 

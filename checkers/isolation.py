@@ -38,6 +38,14 @@ def _txn_ids(examples) -> set:
     return ids
 
 
+def add_order_edges(graph: Graph, txns: list[Txn], wanted) -> None:
+    """Session and real-time order, where an anomaly class in `wanted` needs them."""
+    if any(s.endswith("-process") for s in wanted):
+        add_process_edges(graph, txns)
+    if any(s.endswith("-realtime") for s in wanted):
+        add_realtime_edges(graph, txns)
+
+
 def finish(graph: Graph, found: dict, txns: list[Txn], models, wanted, time_limit_s, started,
            rebuild=None):
     """Shared by list-append and rw-register: add session and real-time order, search
@@ -46,10 +54,7 @@ def finish(graph: Graph, found: dict, txns: list[Txn], models, wanted, time_limi
     `rebuild(txns, graph)`: the checker's graph builder, run again into a WitnessGraph
     over only the keys of the cycles found, to explain their data edges (the graph keeps
     no witnesses); without it those edges are explained by kind alone."""
-    if any(s.endswith("-process") for s in wanted):
-        add_process_edges(graph, txns)
-    if any(s.endswith("-realtime") for s in wanted):
-        add_realtime_edges(graph, txns)
+    add_order_edges(graph, txns, wanted)
     edges = graph.edge_count()
     txn_count = len(txns)
     cycles = search_cycles(graph, wanted, max(0.0, time_limit_s - (time.monotonic() - started)),

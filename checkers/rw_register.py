@@ -34,8 +34,8 @@ from . import UNKNOWN, gc_paused
 from .consistency import anomalies_to_check, canonical_model
 from .dependency_graph import Graph
 from .isolation import finish
-from .transactions import (COMMON_OPTIONS, SCALARS, Txn, no_client_ops, time_limit, transactions,
-                           txn_summary, validate_txn_ops)
+from .transactions import (COMMON_OPTIONS, SCALARS, Txn, no_client_ops, time_limit,
+                           txn_summary, validated_transactions)
 
 INIT = ("__initial__",)      # the initial (never written) version of every register
 
@@ -322,10 +322,10 @@ def _check(history: list[dict], consistency_models=("strict-serializable",), ano
     started = time.monotonic()
     models = [canonical_model(m) for m in (consistency_models or ())]
     wanted = anomalies_to_check(models, anomalies) | {"garbage-read"}
-    if not validate_txn_ops(history, "rw-register", frozenset(("r", "read")),
-                            frozenset(("w", "write")), SCALARS, SCALARS):
+    txns = validated_transactions(history, "rw-register", frozenset(("r", "read")),
+                                  frozenset(("w", "write")), SCALARS, SCALARS)
+    if not txns:
         return no_client_ops(time.monotonic() - started)
-    txns = transactions(history)
     try:
         graph, found = build(txns, deadline=started + time_limit_s, **assumptions)
     except OutOfTime:

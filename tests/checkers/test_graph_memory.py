@@ -134,3 +134,52 @@ def test_rw_register_cycles_are_explained_with_their_rebuilt_witnesses():
         for step in cycle["steps"]:
             if step["type"] in ("ww", "wr", "rw"):
                 assert step["key"] in ("x", "y"), step
+
+
+def test_add_from_and_add_vertices_build_the_graph_add_and_vertex_would():
+    rng = random.Random(11)
+    for _ in range(300):
+        one, other = Graph(), Graph()
+        n = rng.randint(1, 12)
+        for _ in range(rng.randint(0, 30)):
+            b, kind = rng.randrange(n), rng.choice(("ww", "rw", "realtime"))
+            sources = [rng.randrange(n) for _ in range(rng.randint(0, 4))]
+            if rng.random() < 0.2:
+                ids = [rng.randrange(n) for _ in range(3)]
+                for a in ids:
+                    one.vertex(a)
+                other.add_vertices(iter(ids))
+            for a in sources:
+                one.add(a, b, kind)
+            other.add_from(sources, b, kind)
+        assert [(a, list(nbrs.items())) for a, nbrs in one.out.items()] == \
+            [(a, list(nbrs.items())) for a, nbrs in other.out.items()]
+        assert one.edge_count() == other.edge_count()
+
+
+def _components_by_reachability(graph):
+    """Strongly connected components of more than one vertex, from reachability: the
+    oracle for Tarjan."""
+    reach = {}
+    for v in graph.out:
+        seen, todo = set(), [v]
+        while todo:
+            for w in graph.out[todo.pop()]:
+                if w not in seen:
+                    seen.add(w)
+                    todo.append(w)
+        reach[v] = seen
+    comps = {frozenset(w for w in graph.out if w in reach[v] and v in reach[w]) | {v}
+             for v in graph.out}
+    return sorted(sorted(c) for c in comps if len(c) > 1)
+
+
+def test_components_agree_with_reachability():
+    from checkers.dependency_graph import strongly_connected_components
+    rng = random.Random(3)
+    for _ in range(400):
+        g = Graph()
+        n = rng.randint(1, 15)
+        for _ in range(rng.randint(0, 35)):
+            g.add(rng.randrange(n), rng.randrange(n), rng.choice(("ww", "wr", "rw")))
+        assert sorted(strongly_connected_components(g)) == _components_by_reachability(g)
