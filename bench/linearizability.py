@@ -135,12 +135,13 @@ def main() -> None:
     for folder in ("porcupine", "knossos"):
         with open(os.path.join(CORPUS, folder, "EXPECTED.tsv")) as f:
             for row in csv.DictReader(f, delimiter="\t"):
-                files.append((folder, row["file"], os.path.join(CORPUS, folder, row["file"])))
+                files.append((folder, row["file"], os.path.join(CORPUS, folder, row["file"]),
+                              row["expected"] == "linearizable"))
     if args.porcupine:
         for name in ("c50-ok.txt", "c50-bad.txt"):
             path = os.path.join(args.porcupine, "test_data", "kv", name)
             if os.path.exists(path):
-                files.append(("porcupine", f"kv/{name}", path))
+                files.append(("porcupine", f"kv/{name}", path, name.endswith("-ok.txt")))
     if args.only:
         files = [f for f in files if args.only in f[1]]
     go = porcupine_times(args.porcupine, args.repeat) if args.porcupine else {}
@@ -156,7 +157,8 @@ def main() -> None:
     header = f"{'file':44s} " + " ".join(f"{c:>9s}" for c in columns) + f" {'verdict':>8s}"
     header += f" {'porcupine':>10s} {'ratio':>7s}" if go else ""
     print(header)
-    for folder, name, path in files:
+    wrong = []
+    for folder, name, path, expected in files:
         group = "etcd" if name.startswith("jepsen/") else "kv" if name.startswith("kv/") else "knossos"
         load_s, history = time_load(path, args.repeat)
         totals[(group, "load")] += load_s
@@ -172,6 +174,9 @@ def main() -> None:
                 best = min(best, seconds)
         totals[(group, "best")] += best
         row += f" {'/'.join(sorted(verdicts)):>8s}"
+        if verdicts != {repr(expected)}:
+            wrong.append(name)
+            row += " WRONG"
         if go and name in go:
             seconds, go_verdict = go[name]
             totals[(group, "porcupine")] += seconds
@@ -188,6 +193,9 @@ def main() -> None:
             line += (f"  porcupine: {totals[(group, 'porcupine')]:.3f}s  ratio (ours / porcupine): "
                      f"{totals[(group, 'best')] / totals[(group, 'porcupine')]:.2f}x")
         print(line)
+    print(f"verdicts: {len(files) - len(wrong)} of {len(files)} as expected (the corpus's "
+          f"EXPECTED.tsv; Porcupine's c50 files by name)" + (f"; WRONG: {', '.join(wrong)}"
+                                                              if wrong else ""))
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"peak memory (ru_maxrss): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
