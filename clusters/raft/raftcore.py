@@ -129,6 +129,11 @@ class Storage:
         self.dir = data_dir
         self.fsync = fsync
         os.makedirs(data_dir, exist_ok=True)
+        if fsync:
+            # The data directory's own name (made here or by the installer) is durable only
+            # once its parent is fsync'd: the storage-fault layer found it never was, so a
+            # power loss could take the whole directory. Once per start: one fsync.
+            _fsync_path(os.path.dirname(os.path.abspath(data_dir)))
         self.meta_path = os.path.join(data_dir, "meta.json")
         self.log_path = os.path.join(data_dir, "log.jsonl")
 
@@ -196,11 +201,15 @@ class Storage:
         self.log_file = open(self.log_path, "ab")
 
     def _fsync_dir(self) -> None:
-        fd = os.open(self.dir, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _fsync_path(self.dir)
+
+
+def _fsync_path(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 # --------------------------------------------------------------------------- peers

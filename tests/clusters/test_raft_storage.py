@@ -26,12 +26,13 @@ def fsyncs(monkeypatch):
 
 
 def test_the_safe_mode_fsyncs_log_meta_and_the_new_names(tmp_path, fsyncs):
-    storage = Storage(str(tmp_path))
+    storage = Storage(str(tmp_path / "data"))
+    assert fsyncs == ["dir"]              # the parent: the data directory's own name
     storage.load()
-    assert fsyncs == ["dir"]              # the new log file's name
+    assert fsyncs == ["dir", "dir"]       # the new log file's name
     storage.append([(1, {"op": "put"})])
     storage.save_meta(1, "n1")
-    assert fsyncs == ["dir", "log.jsonl", "meta.json.tmp", "dir"]
+    assert fsyncs == ["dir", "dir", "log.jsonl", "meta.json.tmp", "dir"]
 
 
 def test_no_fsync_writes_everything_at_once_and_never_fsyncs(tmp_path, fsyncs):
