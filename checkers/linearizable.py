@@ -606,7 +606,8 @@ class _RoundRunner:
     SETTLED_LOOK_SHARE of the time the search had taken, if less) after the violation
     was found (keys being searched then have their `stop_at` lowered to
     that instant; keys not started by then are not searched). Keys stopped or not
-    searched are left unchecked. With one job the keys run inline, one after another.
+    searched are left unchecked. With one job the keys are searched one after another
+    (a long search on the pool's one thread while the caller waits: see `run_round`).
     Outcomes are returned by key and read in key order, so what is found does not depend
     on which thread finished first (only on what the budgets let finish, as with one job).
     """
