@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import heapq
+import itertools
 import os
 import random
 import sys
@@ -39,6 +40,9 @@ def _register(rng, state, with_cas=True):
     return f, [old, new], lambda s: (new, True, [old, new]) if s == old else (s, False, [old, new])
 
 
+_UNIQUE = itertools.count(1)      # values added to a set or queue: each once
+
+
 def _mutex(rng, state):
     f = rng.choice(("acquire", "release"))
     held = f == "release"
@@ -55,18 +59,16 @@ def _kv(rng, state):
     return f, v, lambda s: (s + v, True, v)
 
 
-def _set(rng, state, counter=[0]):
+def _set(rng, state):
     if rng.random() < 0.7:
-        counter[0] += 1
-        v = counter[0]
+        v = next(_UNIQUE)
         return "add", v, lambda s: (s | {v}, True, v)
     return "read", None, lambda s: (s, True, sorted(s))
 
 
-def _queue(rng, state, counter=[0]):
+def _queue(rng, state):
     if rng.random() < 0.5:
-        counter[0] += 1
-        v = counter[0]
+        v = next(_UNIQUE)
         return "enqueue", v, lambda s: (s + (v,), True, v)
     return "dequeue", None, lambda s: (s[1:], True, s[0]) if s else (s, True, None)
 
